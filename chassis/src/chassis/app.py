@@ -1,0 +1,199 @@
+"""The app factory: every service is ``create_app(settings, ...)`` plus its routers.
+
+Logging and tracing are configured here, once per process, before the app exists. The
+lifespan owns every pool and client (one Redis pool, one HTTP client per downstream, the
+breaker metrics publisher) and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+import redis
+import redis.asyncio as aioredis
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from opentelemetry import trace
+
+from chassis.breakers import BreakerRegistry
+from chassis.errors import install_error_handlers
+from chassis.health import ReadyCheck, health_router
+from chassis.http import Downstream
+from chassis.logging import configure_logging, log_stats, set_log_level, shutdown_logging
+from chassis.middleware import RequestContextMiddleware
+from chassis.settings import LiveSettings, ServiceSettings
+from chassis.tracing import configure_tracing, exporter_stats, flush_spans, instrument_app
+
+__all__ = ["METRICS_CHANNEL", "METRICS_KEY_PREFIX", "create_app", "serve"]
+
+log = logging.getLogger(__name__)
+
+# Where breaker metrics go once a second (the Turbine role); the ops-dashboard reads them.
+METRICS_KEY_PREFIX = "msa:metrics"
+METRICS_CHANNEL = "msa:metrics"
+METRICS_INTERVAL_S = 1.0
+METRICS_TTL_S = 10
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    settings: ServiceSettings,
+    *,
+    title: str | None = None,
+    description: str = "",
+    routers: Sequence[APIRouter] = (),
+    downstreams: Mapping[str, str] | None = None,
+    ready_checks: Mapping[str, ReadyCheck] | None = None,
+    lifespan: Lifespan | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Build a service.
+
+    ``downstreams`` maps a callee name to its base URL; each becomes a ``Downstream`` in
+    ``app.state.downstreams``. ``lifespan`` opens the service's own resources inside the
+    chassis ones. ``tracer_provider`` and ``transport`` are for tests.
+    """
+    configure_logging(settings)
+    provider = tracer_provider or configure_tracing(settings)
+    live: LiveSettings[ServiceSettings] = LiveSettings(settings)
+    live.subscribe(lambda old, new: set_log_level(new.log_level) if old.log_level != new.log_level else None)
+
+    @contextlib.asynccontextmanager
+    async def chassis_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        current = live.current
+        app.state.redis = aioredis.Redis.from_url(
+            current.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30
+        )
+        # Breaker state is read on every call: short timeouts so a Redis outage costs little.
+        breaker_redis = redis.Redis.from_url(
+            current.redis_url, socket_timeout=0.1, socket_connect_timeout=0.1
+        )
+        app.state.breakers = registry = BreakerRegistry()
+        app.state.downstreams = {
+            callee: Downstream(
+                caller=current.service_name,
+                callee=callee,
+                base_url=url,
+                live=live,
+                registry=registry,
+                breaker_redis=breaker_redis,
+                tracer_provider=provider,
+                transport=transport,
+            )
+            for callee, url in (downstreams or {}).items()
+        }
+        app.state.ready_checks = {"redis": _redis_check(app.state.redis), **(ready_checks or {})}
+        publisher = asyncio.create_task(_publish_metrics(app), name="breaker-metrics")
+        log.info("%s %s starting (env=%s)", current.service_name, current.version, current.env)
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publisher
+            for client in app.state.downstreams.values():
+                await client.aclose()
+            await app.state.redis.aclose()
+            breaker_redis.close()
+            log.info("%s stopped", current.service_name)
+            await asyncio.to_thread(flush_spans)
+
+    app = FastAPI(
+        title=title or settings.service_name,
+        description=description,
+        version=settings.version,
+        lifespan=chassis_lifespan,
+    )
+    app.state.live = live
+    app.state.ready_checks = dict(ready_checks or {})
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router())
+    app.include_router(_ops_router())
+    for router in routers:
+        app.include_router(router)
+    instrument_app(app, provider)
+    return app
+
+
+def serve(factory: Callable[[], FastAPI]) -> None:
+    """The console-script entry point of every service (what the Dockerfile runs)."""
+    app = factory()
+    settings: ServiceSettings = app.state.live.current
+    try:
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,  # the chassis configured logging already
+            access_log=False,  # and writes its own access line per request
+            server_header=False,
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        shutdown_logging()
+
+
+def _ops_router() -> APIRouter:
+    router = APIRouter(prefix="/ops", tags=["ops"])
+
+    @router.get("/telemetry", summary="Breakers, dropped log records and span exports of this process")
+    async def telemetry(request: Request) -> dict[str, Any]:
+        breakers: BreakerRegistry | None = getattr(request.app.state, "breakers", None)
+        return {
+            "breakers": breakers.snapshot() if breakers else [],
+            "logging": log_stats(),
+            "tracing": exporter_stats(),
+        }
+
+    return router
+
+
+def _redis_check(client: aioredis.Redis) -> ReadyCheck:
+    async def check() -> dict[str, Any] | None:
+        await client.ping()
+        return None
+
+    return check
+
+
+async def _publish_metrics(app: FastAPI) -> None:
+    """Once a second: this replica's breaker snapshot under a key that expires if we stop."""
+    client: aioredis.Redis = app.state.redis
+    registry: BreakerRegistry = app.state.breakers
+    failing = False
+    while True:
+        await asyncio.sleep(METRICS_INTERVAL_S)
+        settings = app.state.live.current
+        if not any(True for _ in registry):
+            continue
+        replica = settings.effective_replica_id
+        payload = json.dumps(
+            {"service": settings.service_name, "replica": replica, "breakers": registry.snapshot()}
+        )
+        # The breaker snapshot reads breaker state from Redis synchronously; that is the
+        # same cost as one guarded call and happens once a second.
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.set(f"{METRICS_KEY_PREFIX}:{settings.service_name}:{replica}", payload, ex=METRICS_TTL_S)
+                pipe.publish(METRICS_CHANNEL, payload)
+                await pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            if not failing:
+                log.warning("breaker metrics not published: Redis unreachable (%s)", type(exc).__name__)
+            failing = True
+        else:
+            failing = False

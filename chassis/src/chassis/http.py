@@ -1,0 +1,174 @@
+"""The one way to call another service: ``Downstream``.
+
+Each downstream gets one pooled ``httpx.AsyncClient`` (owned by the app lifespan), a whole-call
+time budget, a named breaker ``<caller>-><callee>`` whose state replicas share through Redis,
+an optional fallback, and rolling metrics for the dashboard. Tracing wraps the transport, so
+every call is a span and carries W3C trace context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+import pybreaker
+import redis
+from opentelemetry import trace
+from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
+
+from chassis.breakers import Breaker, BreakerRegistry
+from chassis.context import request_id_var
+from chassis.errors import ServiceError
+from chassis.settings import HttpSettings, LiveSettings, ServiceSettings
+
+__all__ = ["Downstream", "DownstreamError", "DownstreamUnavailable", "Fallback"]
+
+T = TypeVar("T")
+Fallback = Callable[["DownstreamUnavailable"], T]
+
+
+class DownstreamError(ServiceError):
+    """A downstream answered with a client error (4xx); relayed with its status and detail."""
+
+
+class DownstreamUnavailable(ServiceError):
+    """The downstream failed, timed out, or its circuit is open: 503 with ``Retry-After``."""
+
+    status = 503
+    title = "Service Unavailable"
+
+    def __init__(self, downstream: str, reason: str, retry_after_s: int) -> None:
+        super().__init__(
+            f"{downstream} is unavailable ({reason})",
+            headers={"Retry-After": str(retry_after_s)},
+            extras={"downstream": downstream, "reason": reason},
+        )
+        self.downstream = downstream
+        self.reason = reason  # "failure" | "timeout" | "short_circuited"
+
+
+class _Failed(Exception):
+    """Marks a call the breaker must count as failed (5xx answer)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"{response.status_code} from {response.request.url.host}")
+        self.response = response
+
+
+class Downstream:
+    """A named, guarded client for one downstream service."""
+
+    def __init__(
+        self,
+        *,
+        caller: str,
+        callee: str,
+        base_url: str,
+        live: LiveSettings[ServiceSettings],
+        registry: BreakerRegistry,
+        breaker_redis: redis.Redis | None,
+        tracer_provider: trace.TracerProvider | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = f"{caller}->{callee}"
+        self.callee = callee
+        self._live = live
+        settings = live.current
+        self.breaker = registry.add(Breaker.create(self.name, settings.breaker, breaker_redis))
+        inner = transport or httpx.AsyncHTTPTransport(retries=0)
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            transport=AsyncOpenTelemetryTransport(inner, tracer_provider=tracer_provider),
+            timeout=_timeout(settings.http),
+            headers={"user-agent": f"msa-chassis/{caller}"},
+        )
+        live.subscribe(self._on_settings)
+
+    def _on_settings(self, old: ServiceSettings, new: ServiceSettings) -> None:
+        self.breaker.apply(new.breaker)
+        self._client.timeout = _timeout(new.http)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request. 2xx-4xx come back as responses; 5xx, timeouts, transport errors and an
+        open circuit raise ``DownstreamUnavailable``."""
+        budget = self._live.current.http.timeout_s
+        headers = dict(kwargs.pop("headers", None) or {})
+        if (request_id := request_id_var.get()) is not None:
+            headers.setdefault("x-request-id", request_id)
+        metrics = self.breaker.metrics
+        start = time.perf_counter()
+        try:
+            with self.breaker.cb.calling():
+                try:
+                    async with asyncio.timeout(budget):
+                        response = await self._client.request(method, url, headers=headers, **kwargs)
+                except TimeoutError as exc:
+                    raise httpx.TimeoutException(f"no answer within {budget}s") from exc
+                if response.status_code >= 500:
+                    raise _Failed(response)
+        except pybreaker.CircuitBreakerError:
+            metrics.record("short_circuited")
+            raise DownstreamUnavailable(
+                self.callee, "short_circuited", self.breaker.retry_after_s()
+            ) from None
+        except httpx.TimeoutException:
+            metrics.record("timeout", _ms(start))
+            raise DownstreamUnavailable(self.callee, "timeout", self.breaker.retry_after_s()) from None
+        except (httpx.TransportError, _Failed):
+            metrics.record("failure", _ms(start))
+            raise DownstreamUnavailable(self.callee, "failure", self.breaker.retry_after_s()) from None
+        metrics.record("success", _ms(start))
+        return response
+
+    async def json(
+        self,
+        method: str,
+        url: str,
+        *,
+        fallback: Fallback[T] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Request and decode JSON. A 4xx is relayed as ``DownstreamError`` (same status and
+        detail); when the downstream is unavailable, ``fallback(error)`` answers instead, if given."""
+        try:
+            response = await self.request(method, url, **kwargs)
+        except DownstreamUnavailable as exc:
+            if fallback is None:
+                raise
+            try:
+                value = fallback(exc)
+            except Exception:
+                self.breaker.metrics.record("fallback_failure")
+                raise
+            self.breaker.metrics.record("fallback_success")
+            return value
+        if response.status_code >= 400:
+            raise _relay(response)
+        return response.json() if response.content else None
+
+    async def get_json(self, url: str, *, fallback: Fallback[T] | None = None, **kwargs: Any) -> Any:
+        return await self.json("GET", url, fallback=fallback, **kwargs)
+
+
+def _relay(response: httpx.Response) -> DownstreamError:
+    detail = None
+    if response.headers.get("content-type", "").startswith(("application/problem+json", "application/json")):
+        body = response.json()
+        if isinstance(body, Mapping):
+            detail = body.get("detail") or body.get("title")
+    headers = {k: v for k, v in response.headers.items() if k.lower() in {"retry-after", "www-authenticate"}}
+    return DownstreamError(detail, status=response.status_code, headers=headers)
+
+
+def _timeout(settings: HttpSettings) -> httpx.Timeout:
+    return httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000

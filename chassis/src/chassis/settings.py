@@ -1,0 +1,195 @@
+"""Service settings: one pydantic-settings base every member extends.
+
+Precedence, highest first: environment variables, remote configuration (config-service),
+code defaults. Remote values arrive as Spring-style flat dotted keys (``breaker.fail_max``)
+and are expanded into the nested models below.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from types import MappingProxyType
+from typing import Any, Generic, Literal, Self, TypeVar
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = [
+    "BreakerSettings",
+    "Environment",
+    "HttpSettings",
+    "LiveSettings",
+    "RemoteSettingsSource",
+    "ServiceSettings",
+    "expand_dotted",
+]
+
+Environment = Literal["development", "test", "production"]
+
+# The dev defaults below are only for a laptop; ServiceSettings refuses them in production.
+DEV_DEFAULT_MARK = "dev-only"
+
+
+class BreakerSettings(BaseModel):
+    """Circuit-breaker thresholds, shared by every downstream of a service (re-read on refresh)."""
+
+    fail_max: int = Field(5, ge=1, description="consecutive failures that open the circuit")
+    reset_timeout_s: float = Field(10.0, gt=0, description="seconds open before a trial call")
+    success_threshold: int = Field(1, ge=1, description="trial successes that close it again")
+
+
+class HttpSettings(BaseModel):
+    """Timeouts for outbound calls (re-read on refresh)."""
+
+    timeout_s: float = Field(2.0, gt=0, description="whole-call budget for one downstream request")
+    connect_timeout_s: float = Field(0.5, gt=0)
+
+
+class ServiceSettings(BaseSettings):
+    """The wiring every service shares. Addresses come from the environment (compose), never
+    from the config repository; behaviour (timeouts, thresholds, flags) may come from both."""
+
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    service_name: str = "service"
+    env: Environment = "development"
+    version: str = "0.1.0"
+    replica_id: str = Field("", description="tells replicas apart on the dashboard; hostname if empty")
+    log_level: str = "INFO"
+    host: str = "0.0.0.0"
+    port: int = 8000
+
+    redis_url: str = "redis://localhost:6379/0"
+    zipkin_endpoint: str | None = "http://localhost:9411/api/v2/spans"
+    logstash_host: str | None = None
+    logstash_port: int = 5959
+    auth_service_url: str = "http://localhost:8001"
+    config_service_url: str | None = None
+
+    log_queue_size: int = Field(10_000, ge=100, description="records buffered per log sink before dropping")
+    http: HttpSettings = HttpSettings()
+    breaker: BreakerSettings = BreakerSettings()
+
+    @model_validator(mode="after")
+    def _no_dev_defaults_in_production(self) -> Self:
+        if self.env == "production":
+            marked = [name for name, value in self._secret_values().items() if DEV_DEFAULT_MARK in value]
+            if marked:
+                raise ValueError(
+                    f"ENV=production refuses the development defaults of {', '.join(sorted(marked))}: "
+                    "set them in the environment"
+                )
+        return self
+
+    def _secret_values(self) -> dict[str, str]:
+        """Subclasses list their secret fields here so production refuses their dev defaults."""
+        return {}
+
+    @property
+    def effective_replica_id(self) -> str:
+        import socket
+
+        return self.replica_id or socket.gethostname()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            RemoteSettingsSource(settings_cls),
+            file_secret_settings,
+        )
+
+    @classmethod
+    def load(cls, remote: Mapping[str, Any] | None = None, **overrides: Any) -> Self:
+        """Build settings with ``remote`` (flat dotted keys from config-service) under the environment."""
+        with _remote_values(remote or {}):
+            return cls(**overrides)
+
+
+# The extension point for remote configuration: the config client passes what it fetched.
+_REMOTE: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("remote_settings", default=MappingProxyType({}))
+
+
+@contextmanager
+def _remote_values(values: Mapping[str, Any]) -> Iterator[None]:
+    token = _REMOTE.set(values)
+    try:
+        yield
+    finally:
+        _REMOTE.reset(token)
+
+
+def expand_dotted(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"breaker.fail_max": 3, "service-name": "x"}`` -> ``{"breaker": {"fail_max": 3}, "service_name": "x"}``.
+
+    Spring relaxed binding: dashes in keys become underscores. Later keys win on conflict.
+    """
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        parts = [part.replace("-", "_") for part in key.split(".")]
+        node = nested
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[parts[-1]] = value
+    return nested
+
+
+class RemoteSettingsSource(PydanticBaseSettingsSource):
+    """Values from config-service, below the environment and above code defaults."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ does the work on the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        nested = expand_dotted(_REMOTE.get())
+        return {name: nested[name] for name in self.settings_cls.model_fields if name in nested}
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+class LiveSettings(Generic[S]):
+    """The current settings snapshot of a running service, swapped whole on refresh.
+
+    Readers take ``live.current`` once per operation; listeners hear ``(old, new)`` after a swap
+    (breakers re-read thresholds, logging re-reads the level).
+    """
+
+    def __init__(self, settings: S) -> None:
+        self._current = settings
+        self._listeners: list[Callable[[S, S], None]] = []
+
+    @property
+    def current(self) -> S:
+        return self._current
+
+    def subscribe(self, listener: Callable[[S, S], None]) -> None:
+        self._listeners.append(listener)
+
+    def replace(self, new: S) -> None:
+        old, self._current = self._current, new
+        for listener in self._listeners:
+            listener(old, new)

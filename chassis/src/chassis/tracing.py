@@ -1,0 +1,158 @@
+"""Process-wide tracing: OpenTelemetry to Zipkin, W3C trace context out, W3C or B3 accepted in.
+
+Spans leave through a batch processor on its own thread; an unreachable Zipkin costs
+counted export failures, never request latency.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.exporter.zipkin.json import ZipkinExporter
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.propagators.b3 import B3MultiFormat
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import (
+    CarrierT,
+    Getter,
+    Setter,
+    TextMapPropagator,
+    default_getter,
+    default_setter,
+)
+from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from chassis.settings import ServiceSettings
+
+__all__ = ["configure_tracing", "current_trace_id", "exporter_stats", "flush_spans", "instrument_app"]
+
+log = logging.getLogger(__name__)
+
+# Health probes run every few seconds; tracing them would bury real traffic.
+_EXCLUDED_URLS = "/health/live,/health/ready"
+
+_provider: TracerProvider | None = None
+_lock = threading.Lock()
+
+
+class _CountingExporter(SpanExporter):
+    """Wraps the Zipkin exporter: failures are counted and logged once per outage, not per batch."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+        self.exported = 0
+        self.failed = 0
+        self._failing = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:  # connection refused, DNS, timeouts: all the same to us
+            result = SpanExportResult.FAILURE
+            reason = type(exc).__name__
+        else:
+            reason = "non-2xx answer"
+        if result is SpanExportResult.SUCCESS:
+            self.exported += len(spans)
+            if self._failing:
+                log.info("span export to Zipkin recovered")
+            self._failing = False
+        else:
+            self.failed += len(spans)
+            if not self._failing:
+                log.warning("span export to Zipkin failing (%s); spans are dropped until it recovers", reason)
+            self._failing = True
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class _InboundOnly(TextMapPropagator):
+    """Reads a format but never writes it: B3 is accepted in, W3C alone goes out."""
+
+    def __init__(self, inner: TextMapPropagator) -> None:
+        self.inner = inner
+
+    def extract(
+        self, carrier: CarrierT, context: Context | None = None, getter: Getter[CarrierT] = default_getter
+    ) -> Context:
+        return self.inner.extract(carrier, context, getter)
+
+    def inject(
+        self, carrier: CarrierT, context: Context | None = None, setter: Setter[CarrierT] = default_setter
+    ) -> None:
+        return None
+
+    @property
+    def fields(self) -> set[str]:
+        return set()
+
+
+_exporter: _CountingExporter | None = None
+
+
+def configure_tracing(settings: ServiceSettings) -> TracerProvider:
+    """Set the process's tracer provider once (OpenTelemetry allows one); later calls reuse it."""
+    global _provider, _exporter
+    with _lock:
+        if _provider is not None:
+            return _provider
+        resource = Resource.create(
+            {
+                SERVICE_NAME: settings.service_name,
+                SERVICE_VERSION: settings.version,
+                "deployment.environment": settings.env,
+                "service.instance.id": settings.effective_replica_id,
+            }
+        )
+        provider = TracerProvider(resource=resource)
+        if settings.zipkin_endpoint:
+            _exporter = _CountingExporter(ZipkinExporter(endpoint=settings.zipkin_endpoint, timeout=2))
+            provider.add_span_processor(BatchSpanProcessor(_exporter))
+        trace.set_tracer_provider(provider)
+        # B3 first, W3C last: when a request carries both, the W3C context wins.
+        propagate.set_global_textmap(
+            CompositePropagator([_InboundOnly(B3MultiFormat()), TraceContextTextMapPropagator()])
+        )
+        RedisInstrumentor().instrument(tracer_provider=provider)
+        _provider = provider
+        return provider
+
+
+def instrument_app(app: FastAPI, provider: trace.TracerProvider) -> None:
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=provider, excluded_urls=_EXCLUDED_URLS, exclude_spans=["receive", "send"]
+    )
+
+
+def current_trace_id() -> str | None:
+    """The 32-hex trace id of the current span (the one Zipkin shows), or None outside a trace."""
+    ctx = trace.get_current_span().get_span_context()
+    return trace.format_trace_id(ctx.trace_id) if ctx.is_valid else None
+
+
+def exporter_stats() -> dict[str, Any]:
+    exporter = _exporter
+    if exporter is None:
+        return {"enabled": False}
+    return {"enabled": True, "exported_spans": exporter.exported, "failed_spans": exporter.failed}
+
+
+def flush_spans(timeout_ms: int = 5000) -> bool:
+    """Push buffered spans out now (tests, shutdown)."""
+    provider = _provider
+    return provider.force_flush(timeout_ms) if provider is not None else True

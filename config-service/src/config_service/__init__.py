@@ -1,0 +1,1 @@
+"""config-service: Git-backed configuration server with a Spring Cloud Config-compatible API."""

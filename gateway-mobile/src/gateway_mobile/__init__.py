@@ -1,0 +1,1 @@
+"""gateway-mobile: BFF for mobile apps: compact payloads."""

@@ -1,0 +1,27 @@
+"""Entry point: ``gateway-mobile`` (console script) or ``create()`` for tests."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chassis import create_app, serve
+from chassis.config_client import load_settings
+from gateway_mobile.products.router import router as products_router
+from gateway_mobile.settings import Settings
+
+__all__ = ["create", "run"]
+
+
+def create(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings(Settings)
+    return create_app(
+        settings,
+        title="gateway-mobile",
+        description="BFF for mobile apps: compact payloads.",
+        routers=[products_router],
+        downstreams={"catalog": settings.catalog_url},
+    )
+
+
+def run() -> None:
+    serve(create)

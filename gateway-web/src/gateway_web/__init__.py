@@ -1,0 +1,1 @@
+"""gateway-web: BFF for browsers: rich aggregated views."""

@@ -1,0 +1,27 @@
+"""Entry point: ``gateway-web`` (console script) or ``create()`` for tests."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chassis import create_app, serve
+from chassis.config_client import load_settings
+from gateway_web.products.router import router as products_router
+from gateway_web.settings import Settings
+
+__all__ = ["create", "run"]
+
+
+def create(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings(Settings)
+    return create_app(
+        settings,
+        title="gateway-web",
+        description="BFF for browsers: rich aggregated views.",
+        routers=[products_router],
+        downstreams={"catalog": settings.catalog_url},
+    )
+
+
+def run() -> None:
+    serve(create)

@@ -1,0 +1,1 @@
+"""ops-dashboard: Live circuit-breaker dashboard and error-log alerts."""

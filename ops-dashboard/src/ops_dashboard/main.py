@@ -1,0 +1,24 @@
+"""Entry point: ``ops-dashboard`` (console script) or ``create()`` for tests."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chassis import create_app, serve
+from chassis.config_client import load_settings
+from ops_dashboard.settings import Settings
+
+__all__ = ["create", "run"]
+
+
+def create(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings(Settings)
+    return create_app(
+        settings,
+        title="ops-dashboard",
+        description="Live circuit-breaker dashboard and error-log alerts.",
+    )
+
+
+def run() -> None:
+    serve(create)

@@ -1,0 +1,1 @@
+"""inventory: Stock per SKU, reservations idempotent by order id."""

@@ -1,0 +1,1 @@
+"""orders: Orders, created idempotently, priced by catalog, reserved in inventory."""

@@ -1,0 +1,13 @@
+"""Settings of orders: the chassis wiring plus what this service alone needs."""
+
+from __future__ import annotations
+
+from chassis import ServiceSettings
+
+__all__ = ["Settings"]
+
+
+class Settings(ServiceSettings):
+    service_name: str = "orders"
+    catalog_url: str = "http://localhost:8011"
+    inventory_url: str = "http://localhost:8012"

@@ -1,0 +1,1 @@
+"""reviews: Product reviews and rating summaries."""

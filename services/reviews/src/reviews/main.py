@@ -1,0 +1,24 @@
+"""Entry point: ``reviews`` (console script) or ``create()`` for tests."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chassis import create_app, serve
+from chassis.config_client import load_settings
+from reviews.settings import Settings
+
+__all__ = ["create", "run"]
+
+
+def create(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings(Settings)
+    return create_app(
+        settings,
+        title="reviews",
+        description="Product reviews and rating summaries.",
+    )
+
+
+def run() -> None:
+    serve(create)
