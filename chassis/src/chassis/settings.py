@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -23,10 +23,12 @@ from pydantic_settings import (
 
 __all__ = [
     "BreakerSettings",
+    "ChaosSettings",
     "Environment",
     "HttpSettings",
     "LiveSettings",
     "RemoteSettingsSource",
+    "RouteChaos",
     "ServiceSettings",
     "expand_dotted",
 ]
@@ -50,6 +52,33 @@ class HttpSettings(BaseModel):
 
     timeout_s: float = Field(2.0, gt=0, description="whole-call budget for one downstream request")
     connect_timeout_s: float = Field(0.5, gt=0)
+
+
+class RouteChaos(BaseModel):
+    """Fault injection for the routes under one path prefix; a value left out inherits the service's."""
+
+    error_rate: float | None = Field(None, ge=0.0, le=1.0)
+    latency_ms: int | None = Field(None, ge=0, le=60_000)
+
+
+class ChaosSettings(BaseModel):
+    """Fault injection read on every request from live config (``chaos.error_rate``, ``chaos.latency_ms``,
+    ``chaos.routes./products.error_rate``), so a config commit breaks and heals a service without restart.
+    Health and ops routes are never affected. ``store_error_rate`` fails writes to the service's own store."""
+
+    error_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of requests answered with an error")
+    latency_ms: int = Field(0, ge=0, le=60_000, description="delay added before the handler runs")
+    error_status: int = Field(500, ge=500, le=599, description="status of an injected error")
+    store_error_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of store writes that fail")
+    routes: dict[str, RouteChaos] = Field(default_factory=dict, description="path prefix -> its own values")
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _normalise_prefixes(cls, value: Any) -> Any:
+        # Spring flattens map keys with special characters as ``routes[/products]``; accept both forms.
+        if isinstance(value, Mapping):
+            return {"/" + str(key).strip("[]").lstrip("/"): spec for key, spec in value.items()}
+        return value
 
 
 class ServiceSettings(BaseSettings):
@@ -80,6 +109,7 @@ class ServiceSettings(BaseSettings):
     log_queue_size: int = Field(10_000, ge=100, description="records buffered per log sink before dropping")
     http: HttpSettings = HttpSettings()
     breaker: BreakerSettings = BreakerSettings()
+    chaos: ChaosSettings = ChaosSettings()
 
     @model_validator(mode="after")
     def _no_dev_defaults_in_production(self) -> Self:
@@ -127,7 +157,9 @@ class ServiceSettings(BaseSettings):
 
 
 # The extension point for remote configuration: the config client passes what it fetched.
-_REMOTE: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("remote_settings", default=MappingProxyType({}))
+_REMOTE: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "remote_settings", default=MappingProxyType({})
+)
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from chassis import ServiceSettings
 
 __all__ = ["Settings"]
@@ -9,3 +11,4 @@ __all__ = ["Settings"]
 
 class Settings(ServiceSettings):
     service_name: str = "catalog"
+    data_dir: Path = Path("./var/catalog")  # env DATA_DIR; holds catalog.sqlite3

@@ -1,22 +1,68 @@
+"""The catalog's JSON shapes (what OpenAPI at /docs shows)."""
+
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import datetime
 
-__all__ = ["ProductPage", "ProductPublic"]
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ProductBatch", "ProductCreate", "ProductPage", "ProductPublic", "ProductUpdate"]
+
+PRODUCT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class ProductPublic(BaseModel):
+    """A product. Its ``id`` is also its SKU in inventory."""
+
     id: str
     name: str
     category: str
-    price_cents: int
-    currency: str = "EUR"
-    description: str = ""
-    image_url: str = ""
+    brand: str
+    price_cents: int = Field(description="unit price in minor units of ``currency``")
+    currency: str
+    description: str
+    image_url: str
+    thumb_url: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class ProductPage(BaseModel):
     items: list[ProductPublic]
     page: int
     size: int
-    total: int
+    total: int = Field(description="matching products over all pages")
+
+
+class ProductBatch(BaseModel):
+    items: list[ProductPublic] = Field(description="found products, in the order asked")
+    missing: list[str] = Field(description="asked ids that do not exist")
+
+
+class ProductCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, pattern=PRODUCT_ID, description="generated when left out")
+    name: str = Field(min_length=1, max_length=200)
+    category: str = Field(min_length=1, max_length=50, pattern=r"^[a-z0-9-]+$")
+    brand: str = Field("", max_length=100)
+    price_cents: int = Field(ge=0, le=10_000_000)
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    description: str = Field("", max_length=4000)
+    image_url: str = Field("", max_length=500)
+    thumb_url: str = Field("", max_length=500)
+
+
+class ProductUpdate(BaseModel):
+    """Partial update: only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    category: str | None = Field(None, min_length=1, max_length=50, pattern=r"^[a-z0-9-]+$")
+    brand: str | None = Field(None, max_length=100)
+    price_cents: int | None = Field(None, ge=0, le=10_000_000)
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    description: str | None = Field(None, max_length=4000)
+    image_url: str | None = Field(None, max_length=500)
+    thumb_url: str | None = Field(None, max_length=500)

@@ -1,39 +1,68 @@
-"""Placeholder catalog (walking skeleton): a fixed list until the domain issue adds the store."""
+"""Catalog use cases: the router calls these, these call the repository on the store's thread."""
 
 from __future__ import annotations
 
-from catalog.products.schemas import ProductPage, ProductPublic
+import uuid
 
-__all__ = ["list_products"]
+from catalog.products import repository
+from catalog.products.schemas import ProductBatch, ProductCreate, ProductPage, ProductPublic, ProductUpdate
+from chassis import ServiceError
+from chassis.sqlite import Database
 
-_PRODUCTS = [
-    ProductPublic(
-        id="p-1001",
-        name="Trail Running Shoe",
-        category="shoes",
-        price_cents=12900,
-        description="Grippy, light, made for mud.",
-        image_url="/img/p-1001.jpg",
-    ),
-    ProductPublic(
-        id="p-1002",
-        name="Merino Base Layer",
-        category="apparel",
-        price_cents=7900,
-        description="Warm when wet, never itchy.",
-        image_url="/img/p-1002.jpg",
-    ),
-    ProductPublic(
-        id="p-1003",
-        name="Headlamp 400",
-        category="gear",
-        price_cents=4500,
-        description="400 lumens, USB-C.",
-        image_url="/img/p-1003.jpg",
-    ),
+__all__ = [
+    "ProductNotFound",
+    "create_product",
+    "get_product",
+    "get_products",
+    "list_products",
+    "update_product",
 ]
 
 
-def list_products(*, page: int, size: int) -> ProductPage:
-    start = (page - 1) * size
-    return ProductPage(items=_PRODUCTS[start : start + size], page=page, size=size, total=len(_PRODUCTS))
+class ProductNotFound(ServiceError):
+    status = 404
+    title = "Product not found"
+
+
+async def list_products(
+    *, db: Database, page: int, size: int, q: str | None, category: str | None
+) -> ProductPage:
+    rows, total = await db.read(
+        lambda conn: repository.search(conn, q=q, category=category, offset=(page - 1) * size, limit=size)
+    )
+    return ProductPage(items=[ProductPublic(**row) for row in rows], page=page, size=size, total=total)
+
+
+async def get_product(*, db: Database, product_id: str) -> ProductPublic:
+    row = await db.read(lambda conn: repository.fetch_one(conn, product_id))
+    if row is None:
+        raise ProductNotFound(f"No product with id {product_id!r}.")
+    return ProductPublic(**row)
+
+
+async def get_products(*, db: Database, ids: list[str]) -> ProductBatch:
+    unique = list(dict.fromkeys(ids))
+    found = await db.read(lambda conn: repository.fetch_many(conn, unique))
+    return ProductBatch(
+        items=[ProductPublic(**found[i]) for i in unique if i in found],
+        missing=[i for i in unique if i not in found],
+    )
+
+
+async def create_product(*, db: Database, product: ProductCreate) -> ProductPublic:
+    values = product.model_dump()
+    values["id"] = product.id or f"p-{uuid.uuid4().hex[:10]}"
+    row = await db.write(lambda conn: repository.insert(conn, values))
+    if row is None:
+        raise ServiceError(f"A product with id {values['id']!r} exists.", status=409, title="Conflict")
+    return ProductPublic(**row)
+
+
+async def update_product(*, db: Database, product_id: str, changes: ProductUpdate) -> ProductPublic:
+    values = changes.model_dump(exclude_unset=True)
+    if any(value is None for value in values.values()):
+        raise ServiceError("Fields cannot be set to null.", status=422, title="Invalid update")
+    row = await db.write(lambda conn: repository.update(conn, product_id, values))
+    if row is None:
+        raise ProductNotFound(f"No product with id {product_id!r}.")
+    return ProductPublic(**row)

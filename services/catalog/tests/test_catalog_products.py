@@ -1,0 +1,142 @@
+"""catalog: listing, search, get, batch, admin writes, bad input, and its SQLite store."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from catalog.main import create
+
+from .conftest import make_settings
+
+PROBLEM = "application/problem+json"
+
+
+async def test_list_is_paged_and_totals_the_seeded_catalog(catalog: httpx.AsyncClient) -> None:
+    first = (await catalog.get("/products", params={"page": 1, "size": 10})).json()
+    fourth = (await catalog.get("/products", params={"page": 4, "size": 10})).json()
+    assert first["total"] >= 30
+    assert len(first["items"]) == 10
+    assert len(fourth["items"]) == first["total"] - 30
+    assert {p["id"] for p in first["items"]}.isdisjoint({p["id"] for p in fourth["items"]})
+    product = first["items"][0]
+    assert product["price_cents"] > 0
+    assert product["image_url"].startswith("/img/")
+    assert product["thumb_url"].startswith("/img/")
+
+
+async def test_search_by_text_and_category(catalog: httpx.AsyncClient) -> None:
+    tents = (await catalog.get("/products", params={"q": "tent"})).json()
+    assert [p["name"] for p in tents["items"]] == ["Two-Person Tent"]
+    climbing = (await catalog.get("/products", params={"category": "climbing", "size": 100})).json()
+    assert climbing["total"] == len(climbing["items"]) >= 4
+    assert {p["category"] for p in climbing["items"]} == {"climbing"}
+    both = (await catalog.get("/products", params={"category": "climbing", "q": "helmet"})).json()
+    assert [p["id"] for p in both["items"]] == ["p-1020"]
+    # LIKE wildcards in the query are literal text, not patterns.
+    assert (await catalog.get("/products", params={"q": "%"})).json()["total"] == 0
+
+
+async def test_get_and_unknown_id(catalog: httpx.AsyncClient) -> None:
+    assert (await catalog.get("/products/p-1001")).json()["name"] == "Trail Running Shoe"
+    missing = await catalog.get("/products/p-nope")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith(PROBLEM)
+    assert missing.json()["title"] == "Product not found"
+
+
+async def test_batch_get_keeps_order_and_lists_missing(catalog: httpx.AsyncClient) -> None:
+    answer = await catalog.get("/products/batch", params=[("ids", "p-1003"), ("ids", "p-x,p-1001")])
+    body = answer.json()
+    assert [p["id"] for p in body["items"]] == ["p-1003", "p-1001"]
+    assert body["missing"] == ["p-x"]
+    too_many = await catalog.get("/products/batch", params={"ids": ",".join(f"p-{i}" for i in range(101))})
+    assert too_many.status_code == 422
+
+
+async def test_page_and_size_bounds_are_problem_json(catalog: httpx.AsyncClient) -> None:
+    for params in ({"page": 0}, {"size": 0}, {"size": 101}, {"page": "x"}):
+        answer = await catalog.get("/products", params=params)
+        assert answer.status_code == 422, params
+        assert answer.headers["content-type"].startswith(PROBLEM)
+
+
+async def test_admin_creates_and_updates(
+    catalog: httpx.AsyncClient, bearer: Callable[..., dict[str, str]]
+) -> None:
+    new = {"id": "p-9001", "name": "Bivy Sack", "category": "camping", "price_cents": 9900}
+    created = await catalog.post("/products", json=new, headers=bearer())
+    assert created.status_code == 201
+    assert created.headers["location"] == "/products/p-9001"
+    again = await catalog.post("/products", json=new, headers=bearer())
+    assert again.status_code == 409
+    changed = await catalog.patch("/products/p-9001", json={"price_cents": 8900}, headers=bearer())
+    assert changed.json()["price_cents"] == 8900
+    assert changed.json()["name"] == "Bivy Sack"
+    assert (await catalog.get("/products/p-9001")).json()["price_cents"] == 8900
+    unknown = await catalog.patch("/products/p-nope", json={"price_cents": 1}, headers=bearer())
+    assert unknown.status_code == 404
+
+
+async def test_writes_need_the_catalog_write_scope(
+    catalog: httpx.AsyncClient, bearer: Callable[..., dict[str, str]]
+) -> None:
+    new = {"name": "Bivy Sack", "category": "camping", "price_cents": 9900}
+    assert (await catalog.post("/products", json=new)).status_code == 401
+    customer = bearer(sub="alice", scope="orders:write")
+    assert (await catalog.post("/products", json=new, headers=customer)).status_code == 403
+    assert (
+        await catalog.patch("/products/p-1001", json={"price_cents": 1}, headers=customer)
+    ).status_code == 403
+    assert (await catalog.get("/products/p-1001")).json()["price_cents"] == 12900
+
+
+async def test_invalid_writes_are_422(
+    catalog: httpx.AsyncClient, bearer: Callable[..., dict[str, str]]
+) -> None:
+    bad = [
+        {"name": "x", "category": "camping", "price_cents": -1},
+        {"name": "", "category": "camping", "price_cents": 1},
+        {"name": "x", "category": "camping", "price_cents": 1, "colour": "red"},
+    ]
+    for body in bad:
+        assert (await catalog.post("/products", json=body, headers=bearer())).status_code == 422, body
+    nulled = await catalog.patch("/products/p-1001", json={"name": None}, headers=bearer())
+    assert nulled.status_code == 422
+
+
+async def test_oversize_body_is_413(
+    catalog: httpx.AsyncClient, bearer: Callable[..., dict[str, str]]
+) -> None:
+    body = {"name": "x", "category": "camping", "price_cents": 1, "description": "y" * 70_000}
+    answer = await catalog.post("/products", json=body, headers=bearer())
+    assert answer.status_code == 413
+    assert answer.headers["content-type"].startswith(PROBLEM)
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(20):
+            yield b"x" * 8192
+
+    streamed = await catalog.post("/products", content=chunks(), headers=bearer())
+    assert streamed.status_code == 413
+
+
+async def test_store_is_created_and_seeded_once(tmp_path: Path, redis_url: str) -> None:
+    data_dir = tmp_path / "catalog"
+    for _ in range(2):  # a restart keeps data and adds no duplicates
+        app: FastAPI = create(make_settings(data_dir, redis_url))
+        async with app.router.lifespan_context(app):
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c")
+            async with client:
+                total = (await client.get("/products")).json()["total"]
+    with sqlite3.connect(data_dir / "catalog.sqlite3") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM products").fetchone()[0] == total == 32
+
+
+async def test_ready_reports_the_store(catalog: httpx.AsyncClient) -> None:
+    ready = (await catalog.get("/health/ready")).json()
+    assert ready["checks"]["store"]["status"] == "up"
