@@ -23,11 +23,14 @@ from fastapi import APIRouter, FastAPI, Request
 from opentelemetry import trace
 
 from chassis.breakers import BreakerRegistry
+from chassis.config_client import client_for
+from chassis.config_view import config_view_router
 from chassis.errors import install_error_handlers
 from chassis.health import ReadyCheck, health_router
 from chassis.http import Downstream
 from chassis.logging import configure_logging, log_stats, set_log_level, shutdown_logging
 from chassis.middleware import RequestContextMiddleware
+from chassis.refresh import Refresher, start_refresh
 from chassis.settings import LiveSettings, ServiceSettings
 from chassis.tracing import configure_tracing, exporter_stats, flush_spans, instrument_app
 
@@ -93,6 +96,7 @@ def create_app(
         }
         app.state.ready_checks = {"redis": _redis_check(app.state.redis), **(ready_checks or {})}
         publisher = asyncio.create_task(_publish_metrics(app), name="breaker-metrics")
+        refresher = start_refresh(app)  # live config refresh, when settings came from config-service
         log.info("%s %s starting (env=%s)", current.service_name, current.version, current.env)
         try:
             if lifespan is None:
@@ -101,9 +105,11 @@ def create_app(
                 async with lifespan(app):
                     yield
         finally:
-            publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await publisher
+            for task in (publisher, refresher):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             for client in app.state.downstreams.values():
                 await client.aclose()
             await app.state.redis.aclose()
@@ -118,11 +124,14 @@ def create_app(
         lifespan=chassis_lifespan,
     )
     app.state.live = live
+    config = client_for(settings)
+    app.state.refresher = Refresher(config, live) if config is not None else None
     app.state.ready_checks = dict(ready_checks or {})
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router())
     app.include_router(_ops_router())
+    app.include_router(config_view_router())
     for router in routers:
         app.include_router(router)
     instrument_app(app, provider)

@@ -1,0 +1,140 @@
+"""Live refresh: config changes reach a running service without a restart.
+
+config-service PUBLISHes ``{"apps": [...], "version": sha}`` on ``msa:config:refresh`` when a commit
+changes configuration (``"*"`` means every app). This task, run in the app lifespan, re-fetches
+on an event naming this service, builds a new settings snapshot and swaps it in with
+``LiveSettings.replace`` (breakers, timeouts, log level and flags follow). When config-service is
+down the service keeps its current settings and re-tries until it answers; after a lost Redis
+connection it re-fetches once, since events may have been missed meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from chassis.config_client import ConfigClient, ConfigUnavailable, flatten
+from chassis.settings import LiveSettings, ServiceSettings
+
+__all__ = ["REFRESH_CHANNEL", "Refresher", "changed_keys", "start_refresh"]
+
+log = logging.getLogger(__name__)
+
+REFRESH_CHANNEL = "msa:config:refresh"
+RECONNECT_MAX_S = 5.0
+
+
+def changed_keys(old: ServiceSettings, new: ServiceSettings) -> list[str]:
+    before, after = flatten(old.model_dump(mode="json")), flatten(new.model_dump(mode="json"))
+    return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+
+
+class Refresher:
+    """Re-fetch and swap; one instance per app, driven by ``run`` (or called directly in tests)."""
+
+    def __init__(self, config: ConfigClient[Any], live: LiveSettings[Any]) -> None:
+        self.config = config
+        self.live = live
+        # A refresh that failed and must be retried (also when start-up had to use the cache).
+        self.pending = config.snapshot.source != "config-service"
+        self.refreshes = 0
+
+    def wants(self, payload: Any) -> bool:
+        apps = payload.get("apps") if isinstance(payload, dict) else None
+        return isinstance(apps, list) and ("*" in apps or self.config.service in apps)
+
+    async def refresh(self, reason: str) -> bool:
+        """Returns whether settings changed. Never raises for config-service or validation trouble."""
+        try:
+            environment = await asyncio.to_thread(self.config.fetch, retry=False)
+        except ConfigUnavailable as exc:
+            if not self.pending:
+                log.warning("config refresh (%s) postponed, keeping current settings: %s", reason, exc)
+            self.pending = True
+            return False
+        self.pending = False
+        try:
+            new, snapshot = self.config.build(environment, source="config-service")
+        except ValidationError as exc:
+            fields = ", ".join(".".join(map(str, err["loc"])) for err in exc.errors())
+            log.error(
+                "config version %s rejected, keeping current settings: invalid %s",
+                environment.get("version"),
+                fields,
+            )
+            return False
+        old = self.live.current
+        changed = changed_keys(old, new)
+        self.config.snapshot = snapshot
+        await asyncio.to_thread(self.config.save_cache, environment)
+        self.refreshes += 1
+        if not changed:
+            log.info("config version %s (%s): no setting changed", snapshot.version, reason)
+            return False
+        self.live.replace(new)
+        log.info(
+            "config version %s (%s) applied; changed keys: %s",
+            snapshot.version,
+            reason,
+            ", ".join(changed),
+            extra={"config_version": snapshot.version, "changed_keys": changed},
+        )
+        return True
+
+    async def run(self, redis_url: str) -> None:
+        """Subscribe, react, reconnect; runs until cancelled."""
+        retry_s = self.config.client.config_refresh_retry_s
+        backoff, connected_before, failing = 0.5, False, False
+        while True:
+            # A connection of its own without a read timeout: a subscriber mostly waits.
+            client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=1.0, socket_keepalive=True)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(REFRESH_CHANNEL)
+                    if failing:
+                        log.info("config refresh channel subscribed again")
+                    # Events published before this subscription (since start-up, or while the
+                    # connection was lost) were missed: one re-fetch covers them.
+                    await self.refresh("resubscribed" if connected_before else "subscribed")
+                    connected_before, failing, backoff = True, False, 0.5
+                    next_retry = time.monotonic() + retry_s
+                    while True:
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if message is not None and message.get("type") == "message":
+                            await self._on_message(message.get("data"))
+                        elif self.pending and time.monotonic() >= next_retry:
+                            await self.refresh("retry")
+                            next_retry = time.monotonic() + retry_s
+            except (redis.RedisError, OSError) as exc:
+                if not failing:
+                    log.warning("config refresh channel lost (%s); retrying", type(exc).__name__)
+                failing = True
+            finally:
+                await client.aclose()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RECONNECT_MAX_S)
+
+    async def _on_message(self, data: Any) -> None:
+        try:
+            payload = json.loads(data)
+        except (TypeError, ValueError):
+            log.warning("config refresh event ignored: not JSON")
+            return
+        if self.wants(payload):
+            await self.refresh(f"event for version {payload.get('version')}")
+
+
+def start_refresh(app: FastAPI) -> asyncio.Task[None] | None:
+    """Start the refresh task when this service's settings came from ``load_settings``."""
+    refresher: Refresher | None = getattr(app.state, "refresher", None)
+    if refresher is None:
+        return None
+    return asyncio.create_task(refresher.run(app.state.live.current.redis_url), name="config-refresh")
