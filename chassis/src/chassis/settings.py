@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -72,13 +72,19 @@ class ChaosSettings(BaseModel):
     store_error_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of store writes that fail")
     routes: dict[str, RouteChaos] = Field(default_factory=dict, description="path prefix -> its own values")
 
-    @field_validator("routes", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _normalise_prefixes(cls, value: Any) -> Any:
-        # Spring flattens map keys with special characters as ``routes[/products]``; accept both forms.
-        if isinstance(value, Mapping):
-            return {"/" + str(key).strip("[]").lstrip("/"): spec for key, spec in value.items()}
-        return value
+    def _normalise_routes(cls, data: Any) -> Any:
+        # Remote keys arrive as ``chaos.routes./products.error_rate`` or, as Spring flattens map keys
+        # with special characters, ``chaos.routes[/products].error_rate``: accept both forms.
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        routes = dict(data.get("routes") or {})
+        for key in [k for k in data if isinstance(k, str) and k.startswith("routes[") and k.endswith("]")]:
+            routes[key[len("routes[") : -1]] = data.pop(key)
+        data["routes"] = {"/" + str(prefix).strip("[]").lstrip("/"): spec for prefix, spec in routes.items()}
+        return data
 
 
 class ServiceSettings(BaseSettings):

@@ -2,22 +2,50 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
 from chassis import create_app, serve
 from chassis.config_client import load_settings
+from chassis.limits import BodySizeLimit
+from chassis.sqlite import Database
 from inventory.settings import Settings
+from inventory.stock import repository
+from inventory.stock.router import router as stock_router
 
 __all__ = ["create", "run"]
 
 
 def create(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings(Settings)
-    return create_app(
+    db = Database(
+        settings.data_dir / "inventory.sqlite3",
+        schema=repository.SCHEMA,
+        seed=repository.seed,
+        write_fault_rate=lambda: app.state.live.current.chaos.store_error_rate,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await db.open()
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app = create_app(
         settings,
         title="inventory",
-        description="Stock per SKU, reservations idempotent by order id.",
+        description="Stock per SKU; reservations all-or-nothing and idempotent by order id.",
+        routers=[stock_router],
+        ready_checks={"store": db.ping},
+        lifespan=lifespan,
     )
+    app.state.db = db
+    app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
+    return app
 
 
 def run() -> None:

@@ -1,0 +1,26 @@
+"""Annotated dependency aliases of inventory."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from chassis.sqlite import Database
+from inventory.settings import Settings
+
+__all__ = ["DatabaseDep", "SettingsDep"]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.live.current
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -1,0 +1,68 @@
+"""HTTP routes of inventory (called by orders and the gateways inside the compose network)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+
+from chassis import ServiceError
+from chassis.chaos import inject_faults
+from inventory.dependencies import DatabaseDep
+from inventory.stock import service
+from inventory.stock.schemas import ReservationCreate, ReservationPublic, StockBatch, StockLevel
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["inventory"], dependencies=[Depends(inject_faults)])
+
+OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+MAX_BATCH = 100
+
+
+@router.get("/stock", summary="Stock of several SKUs (unknown SKUs are listed in `missing`)")
+async def get_stock(
+    db: DatabaseDep,
+    skus: Annotated[list[str], Query(min_length=1, description="repeat `skus=` or give one comma-separated")],
+) -> StockBatch:
+    split = [part.strip() for value in skus for part in value.split(",") if part.strip()]
+    if not split or len(split) > MAX_BATCH:
+        raise ServiceError(f"Give 1 to {MAX_BATCH} SKUs.", status=422, title="Invalid SKUs")
+    return await service.get_stock(db=db, skus=split)
+
+
+@router.get("/stock/{sku}", summary="Stock of one SKU", responses={404: {"description": "unknown SKU"}})
+async def get_one(db: DatabaseDep, sku: Annotated[str, Path(min_length=1, max_length=64)]) -> StockLevel:
+    batch = await service.get_stock(db=db, skus=[sku])
+    if not batch.items:
+        raise ServiceError(f"Unknown SKU {sku!r}.", status=404, title="Unknown SKU")
+    return batch.items[0]
+
+
+@router.post(
+    "/reservations",
+    status_code=status.HTTP_201_CREATED,
+    summary="Reserve all lines or none; idempotent by order id",
+    description="201 when created; 200 with the same reservation when the order id was reserved with the "
+    "same lines; 409 when stock is short, the lines differ, or the order's reservation was released.",
+)
+async def reserve(db: DatabaseDep, body: ReservationCreate, response: Response) -> ReservationPublic:
+    reservation, created = await service.reserve(db=db, request=body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return reservation
+
+
+@router.get("/reservations/{order_id}", summary="The reservation of an order")
+async def get_reservation(db: DatabaseDep, order_id: OrderId) -> ReservationPublic:
+    return await service.get_reservation(db=db, order_id=order_id)
+
+
+@router.post(
+    "/reservations/{order_id}/release",
+    summary="Release an order's reservation; idempotent",
+    description="Releasing twice is harmless. Releasing an order id never reserved records it as released, "
+    "so a late reserve for it is refused (409) and holds no stock.",
+)
+async def release(db: DatabaseDep, order_id: OrderId) -> ReservationPublic:
+    return await service.release(db=db, order_id=order_id)

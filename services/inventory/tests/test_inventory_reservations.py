@@ -1,0 +1,115 @@
+"""inventory: stock levels, reservations idempotent by order id, release, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import httpx
+from fastapi import FastAPI
+
+PROBLEM = "application/problem+json"
+
+
+async def available(client: httpx.AsyncClient, sku: str) -> int:
+    level: int = (await client.get(f"/stock/{sku}")).json()["available"]
+    return level
+
+
+async def test_stock_for_a_batch_of_skus(inventory: httpx.AsyncClient) -> None:
+    body = (await inventory.get("/stock", params=[("skus", "p-1012,p-1001"), ("skus", "nope")])).json()
+    assert [item["sku"] for item in body["items"]] == ["p-1012", "p-1001"]
+    sold_out, shoe = body["items"]
+    assert sold_out["in_stock"] is False
+    assert shoe["available"] == shoe["on_hand"] > 0
+    assert body["missing"] == ["nope"]
+    unknown = await inventory.get("/stock/nope")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"].startswith(PROBLEM)
+
+
+async def test_reserve_is_idempotent_by_order_id(inventory: httpx.AsyncClient) -> None:
+    before = await available(inventory, "p-1001")
+    body = {"order_id": "o-1", "lines": [{"sku": "p-1001", "quantity": 2}, {"sku": "p-1005", "quantity": 1}]}
+    first = await inventory.post("/reservations", json=body)
+    second = await inventory.post("/reservations", json=body)
+    assert first.status_code == 201
+    assert second.status_code == 200
+    assert first.json() == second.json()
+    assert first.json()["status"] == "reserved"
+    assert await available(inventory, "p-1001") == before - 2
+    other = await inventory.post("/reservations", json={**body, "lines": [{"sku": "p-1001", "quantity": 3}]})
+    assert other.status_code == 409
+    assert await available(inventory, "p-1001") == before - 2
+
+
+async def test_release_is_idempotent_and_gives_units_back(inventory: httpx.AsyncClient) -> None:
+    before = await available(inventory, "p-1002")
+    await inventory.post(
+        "/reservations", json={"order_id": "o-2", "lines": [{"sku": "p-1002", "quantity": 4}]}
+    )
+    for _ in range(2):
+        released = await inventory.post("/reservations/o-2/release")
+        assert released.status_code == 200
+        assert released.json()["status"] == "released"
+        assert await available(inventory, "p-1002") == before
+    again = await inventory.post(
+        "/reservations", json={"order_id": "o-2", "lines": [{"sku": "p-1002", "quantity": 4}]}
+    )
+    assert again.status_code == 409
+
+
+async def test_release_before_reserve_blocks_the_late_reserve(inventory: httpx.AsyncClient) -> None:
+    assert (await inventory.post("/reservations/o-late/release")).json()["status"] == "released"
+    before = await available(inventory, "p-1003")
+    late = await inventory.post(
+        "/reservations", json={"order_id": "o-late", "lines": [{"sku": "p-1003", "quantity": 1}]}
+    )
+    assert late.status_code == 409
+    assert await available(inventory, "p-1003") == before
+
+
+async def test_short_stock_reserves_nothing(inventory: httpx.AsyncClient) -> None:
+    before = await available(inventory, "p-1001")
+    lines = [{"sku": "p-1001", "quantity": 1}, {"sku": "p-1011", "quantity": 4}]  # p-1011 has 3
+    short = await inventory.post("/reservations", json={"order_id": "o-3", "lines": lines})
+    assert short.status_code == 409
+    assert short.json()["insufficient"] == [{"sku": "p-1011", "requested": 4, "available": 3}]
+    assert await available(inventory, "p-1001") == before
+    assert (await inventory.get("/reservations/o-3")).status_code == 404
+
+
+async def test_concurrent_reserves_never_oversell(
+    inventory: httpx.AsyncClient, inventory_app: FastAPI
+) -> None:
+    async def buy(n: int) -> int:
+        body = {"order_id": f"rush-{n}", "lines": [{"sku": "p-1006", "quantity": 1}]}  # 2 on hand
+        return (await inventory.post("/reservations", json=body)).status_code
+
+    codes = await asyncio.gather(*(buy(n) for n in range(10)))
+    assert sorted(codes) == [201, 201] + [409] * 8
+    with sqlite3.connect(inventory_app.state.db.path) as conn:
+        assert conn.execute("SELECT on_hand, reserved FROM stock WHERE sku = 'p-1006'").fetchone() == (2, 2)
+
+
+async def test_invalid_reservations_are_422(inventory: httpx.AsyncClient) -> None:
+    bad_lines = [
+        [{"sku": "p-1001", "quantity": 0}],
+        [{"sku": "p-1001", "quantity": -1}],
+        [{"sku": "p-1001", "quantity": 1001}],
+        [{"sku": "p-1001", "quantity": "two"}],
+        [{"sku": "p-1001", "quantity": 1}, {"sku": "p-1001", "quantity": 1}],
+        [],
+        [{"sku": "unknown-sku", "quantity": 1}],
+    ]
+    for lines in bad_lines:
+        answer = await inventory.post("/reservations", json={"order_id": "o-bad", "lines": lines})
+        assert answer.status_code == 422, lines
+        assert answer.headers["content-type"].startswith(PROBLEM)
+    assert (await inventory.get("/reservations/o-bad")).status_code == 404
+
+
+async def test_oversize_body_is_413(inventory: httpx.AsyncClient) -> None:
+    answer = await inventory.post("/reservations", content=b"{" + b" " * 70_000 + b"}")
+    assert answer.status_code == 413
+    assert answer.headers["content-type"].startswith(PROBLEM)
