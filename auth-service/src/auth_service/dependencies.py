@@ -1,0 +1,33 @@
+"""Annotated dependency aliases of auth-service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from auth_service.oauth.repository import SessionStore
+from auth_service.settings import Settings
+from auth_service.signing.keyring import KeyRing
+
+__all__ = ["KeyRingDep", "SessionStoreDep", "SettingsDep"]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.live.current
+    return settings
+
+
+def get_keyring(request: Request) -> KeyRing:
+    keyring: KeyRing = request.app.state.keyring
+    return keyring
+
+
+def get_store(request: Request) -> SessionStore:
+    store: SessionStore = request.app.state.session_store
+    return store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+KeyRingDep = Annotated[KeyRing, Depends(get_keyring)]
+SessionStoreDep = Annotated[SessionStore, Depends(get_store)]

@@ -1,0 +1,221 @@
+"""The OAuth flows: password and refresh-token grants, introspection, revocation."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from auth_service.oauth.errors import (
+    InvalidGrant,
+    InvalidRequest,
+    OAuthError,
+    TooManyAttempts,
+    UnsupportedGrant,
+)
+from auth_service.oauth.repository import Session, SessionStore
+from auth_service.oauth.schemas import IntrospectionResponse, TokenResponse
+from auth_service.oauth.tokens import (
+    decode_access_token,
+    issue_access_token,
+    new_refresh_token,
+    new_session_id,
+)
+from auth_service.settings import Settings
+from auth_service.signing.keyring import KeyRing
+from auth_service.users.service import authenticate, scopes_of
+from chassis.context import user_var
+
+__all__ = ["grant", "introspect", "revoke"]
+
+log = logging.getLogger(__name__)
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+async def grant(
+    *,
+    settings: Settings,
+    store: SessionStore,
+    keyring: KeyRing,
+    client_id: str,
+    form: dict[str, str],
+    ip: str,
+) -> TokenResponse:
+    grant_type = form.get("grant_type", "")
+    if grant_type == "password":
+        return await _password(
+            settings=settings, store=store, keyring=keyring, client_id=client_id, form=form, ip=ip
+        )
+    if grant_type == "refresh_token":
+        return await _refresh(settings=settings, store=store, keyring=keyring, client_id=client_id, form=form)
+    raise UnsupportedGrant("Use grant_type=password or grant_type=refresh_token.")
+
+
+async def _password(
+    *,
+    settings: Settings,
+    store: SessionStore,
+    keyring: KeyRing,
+    client_id: str,
+    form: dict[str, str],
+    ip: str,
+) -> TokenResponse:
+    username, password = form.get("username", ""), form.get("password", "")
+    if not username or not password or len(username) > 64 or len(password) > 256:
+        raise InvalidRequest("username and password are required.")
+    throttle = hashlib.sha256(f"{username.lower()}\n{ip}".encode()).hexdigest()[:40]
+    if (
+        wait := await store.failures_retry_after(throttle, max_failures=settings.login_max_failures)
+    ) is not None:
+        log.warning("login of %s from %s refused: locked out for %ss", username, ip, wait)
+        raise TooManyAttempts(wait)
+    user = await authenticate(settings=settings, username=username, password=password)
+    if user is None:
+        failures = await store.record_failure(throttle, window_s=settings.login_lockout_s)
+        log.info("login failed for %s from %s (%d/%d)", username, ip, failures, settings.login_max_failures)
+        raise InvalidGrant("Invalid username or password.")
+    await store.clear_failures(throttle)
+    allowed = scopes_of(settings=settings, user=user)
+    requested = form.get("scope", "").split()
+    scopes = [s for s in allowed if s in requested] if requested else allowed
+    if requested and not scopes:
+        raise InvalidScope("None of the requested scopes is granted to this user.")
+    session = Session(new_session_id(), user.username, client_id, " ".join(scopes), user.role)
+    refresh_token = new_refresh_token()
+    await store.create(
+        session=session,
+        refresh_token=refresh_token,
+        refresh_ttl_s=min(settings.refresh_token_ttl_s, settings.session_max_s),
+        session_ttl_s=settings.session_max_s,
+    )
+    user_var.set(user.username)
+    log.info("login of %s via %s: session %s", user.username, client_id, session.sid)
+    return _tokens(settings, keyring, session, refresh_token)
+
+
+async def _refresh(
+    *, settings: Settings, store: SessionStore, keyring: KeyRing, client_id: str, form: dict[str, str]
+) -> TokenResponse:
+    presented = form.get("refresh_token", "")
+    if not presented or len(presented) > 512:
+        raise InvalidRequest("refresh_token is required.")
+    found = await store.refresh_sid(presented)
+    if found is None:
+        raise InvalidGrant("The refresh token is invalid or expired.")
+    sid, _ = found
+    session = await store.get(sid)
+    if session is None:
+        raise InvalidGrant("The session of this refresh token has ended.")
+    if session.client_id != client_id:
+        raise InvalidGrant("The refresh token was issued to another client.")
+    new_token = new_refresh_token()
+    outcome = await store.rotate(
+        sid=sid, old=presented, new=new_token, refresh_ttl_s=settings.refresh_token_ttl_s
+    )
+    if outcome == "reuse":
+        log.warning("refresh token of session %s (%s) used twice: session revoked", sid, session.sub)
+        raise InvalidGrant("The refresh token was already used; the session is revoked.")
+    if outcome != "ok":
+        raise InvalidGrant("The session of this refresh token has ended.")
+    user_var.set(session.sub)
+    return _tokens(settings, keyring, session, new_token)
+
+
+def _tokens(settings: Settings, keyring: KeyRing, session: Session, refresh_token: str) -> TokenResponse:
+    access = issue_access_token(
+        keyring=keyring,
+        auth=settings.auth,
+        ttl_s=settings.access_token_ttl_s,
+        sub=session.sub,
+        sid=session.sid,
+        scope=session.scope,
+        client_id=session.client_id,
+        role=session.role,
+    )
+    return TokenResponse(
+        access_token=access,
+        expires_in=settings.access_token_ttl_s,
+        refresh_token=refresh_token,
+        scope=session.scope,
+    )
+
+
+async def introspect(
+    *, settings: Settings, store: SessionStore, keyring: KeyRing, client_id: str, form: dict[str, str]
+) -> IntrospectionResponse:
+    token = form.get("token", "")
+    if not token:
+        raise InvalidRequest("token is required.")
+    if len(token) > 8192:
+        return IntrospectionResponse(active=False)
+    hint = form.get("token_type_hint", "access_token")
+    if hint == "refresh_token" or token.count(".") != 2:
+        return await _introspect_refresh(store=store, token=token, client_id=client_id)
+    claims = decode_access_token(token, keyring=keyring, auth=settings.auth)
+    if claims is None or not await store.exists(str(claims["sid"])):
+        return IntrospectionResponse(active=False)
+    answer = IntrospectionResponse(
+        active=True,
+        sub=claims["sub"],
+        scope=claims.get("scope", ""),
+        client_id=claims.get("client_id"),
+        exp=claims["exp"],
+        iat=claims["iat"],
+        sid=claims["sid"],
+        iss=claims["iss"],
+        aud=settings.auth.audience,
+        token_type="Bearer",
+        role=claims.get("role"),
+    )
+    if required := form.get("required_scope", "").split():
+        granted = set(str(answer.scope).split())
+        missing = [s for s in required if s not in granted]
+        answer.authorized, answer.missing_scope = not missing, missing
+    return answer
+
+
+async def _introspect_refresh(*, store: SessionStore, token: str, client_id: str) -> IntrospectionResponse:
+    found = await store.refresh_sid(token)
+    if found is None or found[1]:
+        return IntrospectionResponse(active=False)
+    session = await store.get(found[0])
+    if session is None or session.client_id != client_id:  # only its own client may ask
+        return IntrospectionResponse(active=False)
+    return IntrospectionResponse(
+        active=True,
+        sub=session.sub,
+        scope=session.scope,
+        client_id=session.client_id,
+        sid=session.sid,
+        token_type="refresh_token",
+        role=session.role,
+    )
+
+
+async def revoke(
+    *, settings: Settings, store: SessionStore, keyring: KeyRing, client_id: str, form: dict[str, str]
+) -> None:
+    """RFC 7009: ends the session of an access or refresh token; unknown tokens are no error."""
+    token = form.get("token", "")
+    if not token:
+        raise InvalidRequest("token is required.")
+    if len(token) > 8192:
+        return
+    sid: str | None = None
+    if token.count(".") == 2:
+        claims = decode_access_token(token, keyring=keyring, auth=settings.auth, verify_exp=False)
+        sid = str(claims["sid"]) if claims else None
+    if sid is None and (found := await store.refresh_sid(token)) is not None:
+        sid = found[0]
+    if sid is None:
+        return
+    session = await store.get(sid)
+    if session is None:
+        return
+    if session.client_id != client_id:
+        log.warning("client %s tried to revoke a session of client %s: ignored", client_id, session.client_id)
+        return
+    await store.revoke(sid)
+    log.info("session %s of %s revoked by %s", sid, session.sub, client_id)
