@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
 from chassis import create_app, serve
 from chassis.config_client import load_settings
+from chassis.limits import BodySizeLimit
+from chassis.sqlite import Database
+from reviews.reviews import repository
+from reviews.reviews.router import router as reviews_router
 from reviews.settings import Settings
 
 __all__ = ["create", "run"]
@@ -13,11 +20,32 @@ __all__ = ["create", "run"]
 
 def create(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings(Settings)
-    return create_app(
+    db = Database(
+        settings.data_dir / "reviews.sqlite3",
+        schema=repository.SCHEMA,
+        seed=repository.seed,
+        write_fault_rate=lambda: app.state.live.current.chaos.store_error_rate,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await db.open()
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app = create_app(
         settings,
         title="reviews",
-        description="Product reviews and rating summaries.",
+        description="Product reviews: paged lists, rating summaries for several products, create as a user.",
+        routers=[reviews_router],
+        ready_checks={"store": db.ping},
+        lifespan=lifespan,
     )
+    app.state.db = db
+    app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
+    return app
 
 
 def run() -> None:

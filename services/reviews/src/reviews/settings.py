@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from chassis import ServiceSettings
 
 __all__ = ["Settings"]
@@ -9,3 +11,4 @@ __all__ = ["Settings"]
 
 class Settings(ServiceSettings):
     service_name: str = "reviews"
+    data_dir: Path = Path("./var/reviews")  # env DATA_DIR; holds reviews.sqlite3

@@ -1,0 +1,58 @@
+"""HTTP routes of reviews: thin, the service module holds the logic."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, status
+
+from chassis import ServiceError
+from chassis.chaos import inject_faults
+from reviews.dependencies import DatabaseDep, Reviewer
+from reviews.reviews import service
+from reviews.reviews.schemas import ReviewCreate, ReviewPage, ReviewPublic, SummaryBatch
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["reviews"], dependencies=[Depends(inject_faults)])
+
+ProductId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+MAX_BATCH = 100
+
+
+@router.get(
+    "/products/{product_id}/reviews",
+    summary="Reviews of a product, newest first, paged",
+    description="reviews does not own the catalog: an unknown product simply has no reviews.",
+)
+async def list_reviews(
+    db: DatabaseDep,
+    product_id: ProductId,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    size: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> ReviewPage:
+    return await service.list_reviews(db=db, product_id=product_id, page=page, size=size)
+
+
+@router.get("/summaries", summary="Average rating and count for several products")
+async def summaries(
+    db: DatabaseDep,
+    product_ids: Annotated[
+        list[str], Query(min_length=1, description="repeat `product_ids=` or give one comma-separated")
+    ],
+) -> SummaryBatch:
+    split = [part.strip() for value in product_ids for part in value.split(",") if part.strip()]
+    if not split or len(split) > MAX_BATCH:
+        raise ServiceError(f"Give 1 to {MAX_BATCH} product ids.", status=422, title="Invalid product ids")
+    return await service.summarise(db=db, product_ids=split)
+
+
+@router.post(
+    "/products/{product_id}/reviews",
+    status_code=status.HTTP_201_CREATED,
+    summary="Review a product as the signed-in user (one review per user and product)",
+)
+async def create_review(
+    db: DatabaseDep, author: Reviewer, product_id: ProductId, review: ReviewCreate
+) -> ReviewPublic:
+    return await service.create_review(db=db, product_id=product_id, author=author, review=review)
