@@ -95,6 +95,18 @@ async def test_writes_need_the_catalog_write_scope(
     assert (await catalog.get("/products/p-1001")).json()["price_cents"] == 12900
 
 
+async def test_forged_tokens_are_refused(catalog: httpx.AsyncClient) -> None:
+    import jwt
+
+    new = {"name": "Bivy Sack", "category": "camping", "price_cents": 9900}
+    forged = jwt.encode(
+        {"sub": "admin", "scope": "catalog:write"}, "a-guessed-secret-of-32-bytes-len!", "HS256"
+    )
+    answer = await catalog.post("/products", json=new, headers={"Authorization": f"Bearer {forged}"})
+    assert answer.status_code == 401
+    assert answer.headers["content-type"].startswith(PROBLEM)
+
+
 async def test_invalid_writes_are_422(
     catalog: httpx.AsyncClient, bearer: Callable[..., dict[str, str]]
 ) -> None:

@@ -40,6 +40,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         title="catalog",
         description="The product catalog: list, search, get, batch get; admin create and update.",
         routers=[products_router],
+        downstreams={"auth-service": settings.auth_service_url},  # JWKS for verifying tokens
         ready_checks={"store": db.ping},
         lifespan=lifespan,
     )

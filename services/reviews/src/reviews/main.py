@@ -40,6 +40,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         title="reviews",
         description="Product reviews: paged lists, rating summaries for several products, create as a user.",
         routers=[reviews_router],
+        downstreams={"auth-service": settings.auth_service_url},  # JWKS for verifying tokens
         ready_checks={"store": db.ping},
         lifespan=lifespan,
     )

@@ -55,4 +55,4 @@ async def summaries(
 async def create_review(
     db: DatabaseDep, author: Reviewer, product_id: ProductId, review: ReviewCreate
 ) -> ReviewPublic:
-    return await service.create_review(db=db, product_id=product_id, author=author, review=review)
+    return await service.create_review(db=db, product_id=product_id, author=author.sub, review=review)
