@@ -2,22 +2,62 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
 from fastapi import FastAPI
 
 from chassis import create_app, serve
 from chassis.config_client import load_settings
+from ops_dashboard.live.dashboard import Dashboard
+from ops_dashboard.live.feed import RedisFeed
+from ops_dashboard.live.router import router as live_router
+from ops_dashboard.pages.router import router as page_router
+from ops_dashboard.pages.router import static_files
+from ops_dashboard.peers.service import HealthPoller
 from ops_dashboard.settings import Settings
 
 __all__ = ["create", "run"]
 
 
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The Redis subscriber, the once-a-second ticker and the health poller, for the app's life."""
+    settings: Settings = app.state.live.current
+    # Health probes are monitoring, not service calls: no breaker, no spans (see peers/service.py).
+    probes = httpx.AsyncClient(timeout=settings.health_timeout_s, follow_redirects=False)  # noqa: TID251
+    dashboard = Dashboard(settings=settings, poller=HealthPoller(settings.service_targets, probes))
+    feed = RedisFeed(dashboard, settings.redis_url)
+    app.state.dashboard = dashboard
+    tasks = [
+        asyncio.create_task(feed.run(), name="dashboard-redis-feed"),
+        asyncio.create_task(dashboard.run_ticker(), name="dashboard-ticker"),
+        asyncio.create_task(dashboard.poller.run(settings.health_poll_s), name="dashboard-health-poller"),
+    ]
+    try:
+        yield
+    finally:
+        dashboard.hub.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await feed.aclose()
+        await probes.aclose()
+
+
 def create(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings(Settings)
-    return create_app(
+    app = create_app(
         settings,
         title="ops-dashboard",
         description="Live circuit-breaker dashboard and error-log alerts.",
+        routers=[page_router, live_router],
+        lifespan=lifespan,
     )
+    app.mount("/static", static_files(), name="static")
+    return app
 
 
 def run() -> None:

@@ -1,0 +1,163 @@
+"""Turbine's job: combine every replica's report into one view per breaker.
+
+Sums for counts and rates, states counted per replica (replicas can disagree for a moment: the
+state is shared through Redis but read at different times), error percentage recomputed from
+the summed counts the Hystrix way (short-circuits excluded). A replica silent for longer than
+``stale_after_s`` fades out: it stops counting while any replica is fresh, and when none is, the
+last numbers are shown with ``freshness`` going from 1 to 0 until the replica is dropped.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ops_dashboard.breakers.repository import ReplicaReport
+
+__all__ = ["EVENTS", "RateHistory", "aggregate", "state_label"]
+
+EVENTS = ("success", "failure", "timeout", "short_circuited", "fallback_success", "fallback_failure")
+PERCENTILES = ("p50", "p90", "p99")
+# Label order when replicas disagree: the alarming state first.
+_STATE_ORDER = ("open", "half-open", "closed")
+_STATE_NAMES = {"open": "Open", "half-open": "Half-open", "closed": "Closed"}
+
+
+def aggregate(
+    reports: Iterable[ReplicaReport], *, now: float, stale_after_s: float, expire_after_s: float
+) -> list[dict[str, Any]]:
+    """One view per breaker name, sorted by name (the page keys its circles on it)."""
+    groups: dict[str, list[tuple[ReplicaReport, Mapping[str, Any], float]]] = {}
+    for report in reports:
+        age = now - report.seen_at
+        if age > expire_after_s:
+            continue
+        for breaker in report.breakers:
+            groups.setdefault(breaker["name"], []).append((report, breaker, age))
+    return [
+        _combine(name, members, stale_after_s=stale_after_s, expire_after_s=expire_after_s)
+        for name, members in sorted(groups.items())
+    ]
+
+
+def _combine(
+    name: str,
+    members: list[tuple[ReplicaReport, Mapping[str, Any], float]],
+    *,
+    stale_after_s: float,
+    expire_after_s: float,
+) -> dict[str, Any]:
+    fresh = [m for m in members if m[2] <= stale_after_s]
+    stale = [m for m in members if m[2] > stale_after_s]
+    counted = fresh or stale
+    if fresh:
+        freshness = 1.0
+    else:
+        youngest = min(age for _, _, age in stale)
+        freshness = max(0.0, 1.0 - (youngest - stale_after_s) / max(expire_after_s - stale_after_s, 1e-9))
+
+    counts = dict.fromkeys(EVENTS, 0)
+    request_count = 0
+    rate = 0.0
+    states: Counter[str] = Counter()
+    weighted: dict[str, float] = dict.fromkeys(PERCENTILES, 0.0)
+    weights: dict[str, float] = dict.fromkeys(PERCENTILES, 0.0)
+    for _, breaker, _ in counted:
+        replica_counts = breaker.get("counts") or {}
+        for event in EVENTS:
+            counts[event] += _int(replica_counts.get(event))
+        replica_requests = _int(breaker.get("request_count"))
+        request_count += replica_requests
+        rate += _rate(breaker)
+        states[_state(breaker)] += 1
+        # Percentiles cannot be summed: Turbine's request-weighted mean is a fair approximation.
+        latency = breaker.get("latency_ms") or {}
+        weight = max(replica_requests - _int(replica_counts.get("short_circuited")), 1)
+        for p in PERCENTILES:
+            value = latency.get(p)
+            if isinstance(value, int | float):
+                weighted[p] += value * weight
+                weights[p] += weight
+    errors = counts["failure"] + counts["timeout"]
+    attempts = counts["success"] + errors
+    service = counted[0][0].service
+    callee = name.split("->", 1)[1] if "->" in name else ""
+    return {
+        "name": name,
+        "service": service,
+        "callee": callee,
+        "state": next(iter(states)) if len(states) == 1 else "mixed",
+        "states": dict(states),
+        "label": state_label(states),
+        "reporting_hosts": len(fresh),
+        "stale_hosts": len(stale),
+        "freshness": round(freshness, 3),
+        "rate": round(rate, 3),
+        "request_count": request_count,
+        "error_percentage": round(100.0 * errors / attempts, 1) if attempts else 0.0,
+        "counts": counts,
+        "latency_ms": {p: round(weighted[p] / weights[p], 2) if weights[p] else None for p in PERCENTILES},
+        "replicas": sorted(
+            (
+                {
+                    "replica": report.replica,
+                    "state": _state(breaker),
+                    "rate": round(_rate(breaker), 3),
+                    "error_percentage": _float(breaker.get("error_percentage")),
+                    "age_s": round(age, 1),
+                    "stale": age > stale_after_s,
+                }
+                for report, breaker, age in members
+            ),
+            key=lambda r: str(r["replica"]),
+        ),
+    }
+
+
+def state_label(states: Mapping[str, int]) -> str:
+    """``Closed`` when all agree, ``2 Open / 1 Closed`` when replicas disagree."""
+    present = [s for s in _STATE_ORDER if states.get(s)] + sorted(s for s in states if s not in _STATE_ORDER)
+    if len(present) == 1:
+        return _STATE_NAMES.get(present[0], present[0].capitalize())
+    return " / ".join(f"{states[s]} {_STATE_NAMES.get(s, s.capitalize())}" for s in present)
+
+
+def _state(breaker: Mapping[str, Any]) -> str:
+    return str(breaker.get("state") or "unknown").lower()
+
+
+def _rate(breaker: Mapping[str, Any]) -> float:
+    window = _float(breaker.get("window_s")) or 10.0
+    return _int(breaker.get("request_count")) / window
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+class RateHistory:
+    """The last ``length`` rates of every breaker, one per tick (the sparkline)."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self._series: dict[str, deque[float]] = {}
+
+    def record(self, views: Iterable[Mapping[str, Any]]) -> None:
+        names = set()
+        for view in views:
+            name = view["name"]
+            names.add(name)
+            series = self._series.get(name)
+            if series is None:
+                series = self._series[name] = deque(maxlen=self.length)
+            series.append(view["rate"])
+        for gone in self._series.keys() - names:
+            del self._series[gone]
+
+    def series(self, name: str) -> list[float]:
+        return list(self._series.get(name, ()))

@@ -1,0 +1,99 @@
+"""The Redis subscriber: breaker metrics (channel ``msa:metrics``) and error-log alerts (channel
+``msa:alerts``) on one connection, reconnecting with back-off when Redis goes away.
+
+On every (re)connect the current ``msa:metrics:*`` keys are read once, so a page opened after a
+restart shows every replica at once instead of waiting for their next publish; each key's
+remaining TTL tells how old its report is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+
+from chassis.app import METRICS_CHANNEL, METRICS_KEY_PREFIX, METRICS_TTL_S
+from ops_dashboard.live.dashboard import Dashboard
+
+__all__ = ["ALERTS_CHANNEL", "RedisFeed"]
+
+log = logging.getLogger(__name__)
+
+ALERTS_CHANNEL = "msa:alerts"
+_BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.5, 5.0
+
+
+class RedisFeed:
+    def __init__(self, dashboard: Dashboard, redis_url: str) -> None:
+        self._dashboard = dashboard
+        # Own client: a subscribed connection is not usable for commands, and it waits for messages
+        # far longer than the request-path socket timeout of the shared pool.
+        self._client = aioredis.Redis.from_url(
+            redis_url, socket_connect_timeout=1.0, socket_timeout=5.0, health_check_interval=5
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def run(self) -> None:
+        backoff = _BACKOFF_MIN_S
+        status = self._dashboard.redis
+        while True:
+            try:
+                async with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(METRICS_CHANNEL, ALERTS_CHANNEL)
+                    await self._bootstrap()
+                    if status.set("up"):
+                        log.info("subscribed to %s and %s", METRICS_CHANNEL, ALERTS_CHANNEL)
+                    backoff = _BACKOFF_MIN_S
+                    while True:
+                        message = await pubsub.get_message(timeout=1.0)
+                        if message is not None:
+                            self._dispatch(message)
+            except (redis.RedisError, OSError) as exc:
+                if status.set("down", f"{type(exc).__name__}: {exc}"[:200]):
+                    log.warning("Redis unreachable (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX_S)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        channel = message.get("channel")
+        channel = channel.decode() if isinstance(channel, bytes) else channel
+        data = message.get("data")
+        if not isinstance(data, bytes | str):
+            return
+        if channel == ALERTS_CHANNEL:
+            self._dashboard.on_alert(data)
+        elif channel == METRICS_CHANNEL:
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                self._dashboard.store.rejected += 1
+                return
+            self._dashboard.on_metrics(payload)
+
+    async def _bootstrap(self) -> None:
+        keys = [key async for key in self._client.scan_iter(match=f"{METRICS_KEY_PREFIX}:*", count=500)]
+        if not keys:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+                pipe.pttl(key)
+            results = await pipe.execute()
+        now = time.monotonic()
+        for raw, pttl in zip(results[::2], results[1::2], strict=True):
+            if raw is None:
+                continue
+            try:
+                payload = json.loads(raw)
+            except ValueError:
+                continue
+            # Written with a TTL of METRICS_TTL_S: what is left tells when it was written.
+            age = max(0.0, METRICS_TTL_S - pttl / 1000) if isinstance(pttl, int) and pttl > 0 else 0.0
+            self._dashboard.on_metrics(payload, seen_at=now - age)

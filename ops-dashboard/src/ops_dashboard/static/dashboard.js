@@ -1,0 +1,312 @@
+// msa ops dashboard: one EventSource, keyed DOM updates (an element is touched only when the
+// value it shows changed), no framework and no build step.
+"use strict";
+
+(() => {
+  const MAX_RATE = 400; // requests/s mapped to the biggest circle (Hystrix scale)
+  const MIN_R = 5;
+  const MAX_R = 125;
+  const STOPS = [[10, [40, 167, 69]], [25, [255, 193, 7]], [40, [253, 126, 20]], [50, [220, 53, 69]]];
+  const MAX_ALERTS = 200;
+  const STALL_MS = 5000;
+
+  const $ = (id) => document.getElementById(id);
+  const cards = new Map(); // breaker name -> card
+  const services = new Map(); // service name -> row
+  const histories = new Map(); // breaker name -> rates, oldest first
+  let historyPoints = 120;
+  let lastStateAt = 0;
+  let connected = false;
+  let redisState = { status: "connecting" };
+
+  // ---- scales -------------------------------------------------------------------------------
+  const radius = (rate) => {
+    const r = Math.min(Math.max(Number(rate) || 0, 0), MAX_RATE);
+    return MIN_R + (MAX_R - MIN_R) * Math.sqrt(r / MAX_RATE);
+  };
+  const rgb = (c) => `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+  const colour = (errorPct) => {
+    const e = Number(errorPct) || 0;
+    if (e <= STOPS[0][0]) return rgb(STOPS[0][1]);
+    for (let i = 1; i < STOPS.length; i++) {
+      const [lo, c0] = STOPS[i - 1];
+      const [hi, c1] = STOPS[i];
+      if (e < hi) {
+        const t = (e - lo) / (hi - lo);
+        return rgb(c0.map((v, k) => Math.round(v + (c1[k] - v) * t)));
+      }
+    }
+    return rgb(STOPS[STOPS.length - 1][1]);
+  };
+  const fmtRate = (r) => `${(Number(r) || 0).toFixed(r >= 100 ? 0 : 1)}/s`;
+  const fmtMs = (v) => (v === null || v === undefined ? "–" : `${Math.round(v)}ms`);
+  const fmtTime = (iso) => {
+    if (!iso) return "";
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleTimeString();
+  };
+
+  // ---- keyed updates --------------------------------------------------------------------------
+  function put(item, key, value, apply) {
+    if (item.last[key] !== value) {
+      item.last[key] = value;
+      apply(value);
+    }
+  }
+  const text = (item, key, el, value) => put(item, key, value, (v) => { el.textContent = v; });
+  const attr = (item, key, el, name, value) => put(item, key, String(value), (v) => el.setAttribute(name, v));
+
+  function keepOrder(container, elements) {
+    // Move only what is out of place (appending a new card does not touch the others).
+    let i = 0;
+    for (const el of elements) {
+      if (container.children[i] !== el) container.insertBefore(el, container.children[i] || null);
+      i++;
+    }
+  }
+
+  // ---- breakers -------------------------------------------------------------------------------
+  function newCard(name) {
+    const root = $("breaker-template").content.firstElementChild.cloneNode(true);
+    const q = (sel) => root.querySelector(sel);
+    root.dataset.name = name;
+    return {
+      root, last: {},
+      circle: q(".circle"), name: q(".name"), label: q(".label"), error: q(".error"), rate: q(".rate"),
+      spark: q(".spark-line"), success: q(".c-success"), short: q(".c-short"), hosts: q(".c-hosts"),
+      timeout: q(".c-timeout"), fallback: q(".c-fallback"), stale: q(".c-stale"), failure: q(".c-failure"),
+      requests: q(".c-requests"), latency: q(".latency"), replicas: q(".replicas"),
+    };
+  }
+
+  function sparkPoints(series) {
+    if (!series.length) return "";
+    const max = Math.max(1, ...series);
+    const step = 120 / Math.max(historyPoints - 1, 1);
+    const offset = historyPoints - series.length; // newest point on the right edge
+    return series.map((v, i) => `${((offset + i) * step).toFixed(1)},${(23 - (v / max) * 22).toFixed(1)}`).join(" ");
+  }
+
+  function renderBreaker(card, b) {
+    const c = b.counts || {};
+    attr(card, "state", card.root, "data-state", b.state);
+    attr(card, "r", card.circle, "r", radius(b.rate).toFixed(1));
+    attr(card, "fill", card.circle, "fill", colour(b.error_percentage));
+    attr(card, "errorAttr", card.root, "data-error", b.error_percentage);
+    put(card, "opacity", Math.max(0.15, b.freshness).toFixed(2), (v) => { card.root.style.opacity = v; });
+    text(card, "name", card.name, b.name);
+    attr(card, "title", card.name, "title", `${b.name} (breaker of ${b.service})`);
+    text(card, "label", card.label, b.label);
+    text(card, "error", card.error, `${b.error_percentage.toFixed(1)} %`);
+    text(card, "rate", card.rate, fmtRate(b.rate));
+    text(card, "success", card.success, `✓ ${c.success ?? 0}`);
+    text(card, "short", card.short, `⊘ ${c.short_circuited ?? 0}`);
+    text(card, "timeout", card.timeout, `⏱ ${c.timeout ?? 0}`);
+    text(card, "failure", card.failure, `✗ ${c.failure ?? 0}`);
+    text(card, "fallback", card.fallback, `fb ${c.fallback_success ?? 0}/${c.fallback_failure ?? 0}`);
+    text(card, "requests", card.requests, `${b.request_count} req`);
+    text(card, "hosts", card.hosts, `hosts ${b.reporting_hosts}`);
+    text(card, "stale", card.stale, b.stale_hosts ? `${b.stale_hosts} silent` : "");
+    const l = b.latency_ms || {};
+    text(card, "latency", card.latency, `latency p50 ${fmtMs(l.p50)} · p90 ${fmtMs(l.p90)} · p99 ${fmtMs(l.p99)}`);
+    const replicas = (b.replicas || [])
+      .map((r) => `${r.replica}: ${r.state}${r.stale ? ` (silent ${Math.round(r.age_s)}s)` : ""}`)
+      .join(" · ");
+    text(card, "replicas", card.replicas, replicas);
+    attr(card, "spark", card.spark, "points", sparkPoints(histories.get(b.name) || []));
+  }
+
+  function renderBreakers(state) {
+    const seen = new Set();
+    const ordered = [];
+    for (const b of state.breakers) {
+      seen.add(b.name);
+      if (state.full) {
+        histories.set(b.name, (b.history || []).slice(-historyPoints));
+      } else {
+        const series = histories.get(b.name) || [];
+        series.push(b.rate);
+        if (series.length > historyPoints) series.splice(0, series.length - historyPoints);
+        histories.set(b.name, series);
+      }
+      let card = cards.get(b.name);
+      if (!card) {
+        card = newCard(b.name);
+        cards.set(b.name, card);
+      }
+      renderBreaker(card, b);
+      ordered.push(card.root);
+    }
+    for (const [name, card] of cards) {
+      if (!seen.has(name)) {
+        card.root.remove();
+        cards.delete(name);
+        histories.delete(name);
+      }
+    }
+    keepOrder($("breakers"), ordered);
+    $("no-breakers").hidden = cards.size > 0;
+    $("breaker-count").textContent = cards.size ? `(${cards.size})` : "";
+  }
+
+  // ---- services -------------------------------------------------------------------------------
+  function newServiceRow(name) {
+    const root = document.createElement("li");
+    root.dataset.name = name;
+    const dot = document.createElement("span");
+    dot.className = "dot";
+    const label = document.createElement("span");
+    label.className = "svc-name";
+    const detail = document.createElement("span");
+    detail.className = "svc-detail";
+    root.append(dot, label, detail);
+    return { root, label, detail, last: {} };
+  }
+
+  function renderServices(list) {
+    const seen = new Set();
+    const ordered = [];
+    for (const s of list) {
+      seen.add(s.name);
+      let row = services.get(s.name);
+      if (!row) {
+        row = newServiceRow(s.name);
+        services.set(s.name, row);
+      }
+      attr(row, "status", row.root, "data-status", s.status);
+      text(row, "name", row.label, s.name);
+      const checks = Object.entries(s.checks || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+      const parts = [s.status];
+      if (s.latency_ms !== null && s.latency_ms !== undefined) parts.push(`${Math.round(s.latency_ms)}ms`);
+      if (s.error) parts.push(s.error);
+      if (checks) parts.push(checks);
+      if (s.since) parts.push(`since ${fmtTime(s.since)}`);
+      text(row, "detail", row.detail, parts.join(" · "));
+      attr(row, "title", row.root, "title", s.url || "");
+      ordered.push(row.root);
+    }
+    for (const [name, row] of services) {
+      if (!seen.has(name)) {
+        row.root.remove();
+        services.delete(name);
+      }
+    }
+    keepOrder($("services"), ordered);
+    $("no-services").hidden = services.size > 0;
+  }
+
+  // ---- alerts ---------------------------------------------------------------------------------
+  function alertItem(a) {
+    const li = document.createElement("li");
+    li.dataset.id = a.id;
+    const level = document.createElement("span");
+    level.className = "level";
+    level.dataset.level = a.level || "";
+    level.textContent = a.level || "ERROR";
+    const when = document.createElement("span");
+    when.className = "when";
+    when.textContent = ` ${fmtTime(a.timestamp)} `;
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = [a.service, a.logger].filter(Boolean).join(" · ");
+    const message = document.createElement("div");
+    message.className = "message";
+    message.textContent = a.message || "";
+    li.append(level, when, who, message);
+    if (a.trace_url) {
+      const link = document.createElement("a");
+      link.className = "trace-link";
+      link.href = a.trace_url; // built by the server from a validated hex trace id
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      link.textContent = `trace ${a.trace_id} in Zipkin ↗`;
+      li.append(link);
+    }
+    if (a.request_id) {
+      const rid = document.createElement("span");
+      rid.className = "who";
+      rid.textContent = ` request ${a.request_id}`;
+      li.append(rid);
+    }
+    if (a.stack_trace) {
+      const details = document.createElement("details");
+      const summary = document.createElement("summary");
+      summary.textContent = "stack trace";
+      const pre = document.createElement("pre");
+      pre.textContent = a.stack_trace;
+      details.append(summary, pre);
+      li.append(details);
+    }
+    return li;
+  }
+
+  function alertsChanged() {
+    const list = $("alerts");
+    while (list.children.length > MAX_ALERTS) list.lastElementChild.remove();
+    $("no-alerts").hidden = list.children.length > 0;
+    $("alert-count").textContent = list.children.length ? `(${list.children.length})` : "";
+  }
+
+  function onAlerts(backlog) {
+    $("alerts").replaceChildren(...backlog.map(alertItem));
+    alertsChanged();
+  }
+
+  function onAlert(a) {
+    $("alerts").prepend(alertItem(a));
+    alertsChanged();
+  }
+
+  // ---- status ---------------------------------------------------------------------------------
+  function renderStatus() {
+    const conn = $("connection");
+    const stalled = connected && Date.now() - lastStateAt > STALL_MS;
+    const status = !connected ? "lost" : stalled ? "stalled" : "live";
+    if (conn.dataset.status !== status) {
+      conn.dataset.status = status;
+      conn.textContent = status === "live" ? "live" : status === "stalled" ? "stream stalled" : "disconnected";
+    }
+    const redis = $("redis");
+    if (redis.dataset.status !== redisState.status) {
+      redis.dataset.status = redisState.status;
+      redis.textContent = `Redis ${redisState.status}`;
+    }
+    const banner = $("banner");
+    let message = "";
+    let level = "warn";
+    if (status !== "live") {
+      message = "Lost the live stream from the dashboard server: reconnecting… (numbers below are frozen)";
+      level = "bad";
+    } else if (redisState.status === "down") {
+      message = `Redis is unreachable since ${fmtTime(redisState.since)}: no breaker metrics or alerts arrive; ` +
+        "circles fade as their replicas go silent. The dashboard reconnects by itself.";
+      level = "bad";
+    }
+    banner.hidden = !message;
+    if (banner.textContent !== message) banner.textContent = message;
+    banner.dataset.level = level;
+  }
+
+  function onState(state) {
+    lastStateAt = Date.now();
+    historyPoints = (state.config && state.config.history_points) || historyPoints;
+    redisState = state.redis || redisState;
+    renderBreakers(state);
+    renderServices(state.services || []);
+    $("updated").textContent = `updated ${fmtTime(state.time)} · tick ${state.tick_ms} ms`;
+    renderStatus();
+  }
+
+  // ---- stream ---------------------------------------------------------------------------------
+  function connect() {
+    const source = new EventSource("/stream");
+    source.addEventListener("open", () => { connected = true; renderStatus(); });
+    source.addEventListener("error", () => { connected = false; renderStatus(); });
+    source.addEventListener("state", (e) => onState(JSON.parse(e.data)));
+    source.addEventListener("alerts", (e) => onAlerts(JSON.parse(e.data)));
+    source.addEventListener("alert", (e) => onAlert(JSON.parse(e.data)));
+  }
+
+  setInterval(renderStatus, 1000);
+  connect();
+})();
