@@ -146,16 +146,16 @@ class _LogstashHandler(TCPLogstashHandler):  # type: ignore[misc]
 class _Runtime:
     listeners: list[QueueListener]
     handlers: list[logging.Handler]
-    stats: dict[str, SinkStats]
 
 
 _runtime: _Runtime | None = None
+_stats: dict[str, SinkStats] = {}  # kept after shutdown, so the last counts stay readable
 _lock = threading.Lock()
 
 
 def configure_logging(settings: ServiceSettings) -> None:
     """Configure the root logger once per process (again replaces the previous setup)."""
-    global _runtime
+    global _runtime, _stats
     with _lock:
         _shutdown_locked()
         root = logging.getLogger()
@@ -181,7 +181,8 @@ def configure_logging(settings: ServiceSettings) -> None:
             listeners.append(listener)
             handlers.extend([front, sink])
             stats[sink_stats.name] = sink_stats
-        _runtime = _Runtime(listeners, handlers, stats)
+        _runtime = _Runtime(listeners, handlers)
+        _stats = stats
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
             logger = logging.getLogger(name)
             logger.handlers.clear()
@@ -197,9 +198,8 @@ def set_log_level(level: str) -> None:
 
 
 def log_stats() -> dict[str, dict[str, Any]]:
-    """Written and dropped records per sink since logging was configured."""
-    runtime = _runtime
-    return {name: s.as_dict() for name, s in runtime.stats.items()} if runtime else {}
+    """Written and dropped records per sink since logging was last configured."""
+    return {name: s.as_dict() for name, s in _stats.items()}
 
 
 def shutdown_logging() -> None:

@@ -1,0 +1,173 @@
+"""The chassis client's breaker against a real HTTP server that fails or hangs, state in real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from chassis import BreakerRegistry, Downstream, DownstreamUnavailable, LiveSettings, ServiceSettings
+from msa_testing.servers import FlakyServer, flaky_server
+
+
+@pytest.fixture
+def server() -> Iterator[FlakyServer]:
+    with flaky_server() as running:
+        yield running
+
+
+def _settings(redis_url: str, **breaker: float) -> ServiceSettings:
+    return ServiceSettings.load(
+        remote={
+            "breaker.fail_max": breaker.get("fail_max", 3),
+            "breaker.reset_timeout_s": breaker.get("reset_timeout_s", 0.5),
+            "http.timeout_s": breaker.get("timeout_s", 0.3),
+        },
+        service_name="caller",
+        redis_url=redis_url,
+        zipkin_endpoint=None,
+    )
+
+
+def _client(settings: ServiceSettings, url: str) -> Downstream:
+    """One replica's client: its own registry and Redis connection, shared Redis state."""
+    return Downstream(
+        caller="caller",
+        callee="callee",
+        base_url=url,
+        live=LiveSettings(settings),
+        registry=BreakerRegistry(),
+        breaker_redis=redis.Redis.from_url(settings.redis_url),
+    )
+
+
+async def test_opens_short_circuits_half_opens_and_closes(server: FlakyServer, redis_url: str) -> None:
+    client = _client(_settings(redis_url), server.url)
+    assert client.name == "caller->callee"
+    assert (await client.get_json("/x"))["ok"] is True
+
+    server.mode = "fail"
+    for _ in range(3):  # fail_max = 3 consecutive failures
+        with pytest.raises(DownstreamUnavailable) as failed:
+            await client.get_json("/x")
+        assert failed.value.reason == "failure"
+    assert client.breaker.state == "open"
+
+    hits = server.hits
+    with pytest.raises(DownstreamUnavailable) as short:
+        await client.get_json("/x")
+    assert short.value.reason == "short_circuited"
+    assert short.value.headers["Retry-After"] == "1"
+    assert server.hits == hits, "an open circuit must not touch the network"
+
+    server.mode = "ok"
+    await asyncio.sleep(0.6)  # past reset_timeout: the next call is the half-open trial
+    assert (await client.get_json("/x"))["ok"] is True
+    assert client.breaker.state == "closed"
+    assert server.hits == hits + 1
+
+    counts = client.breaker.metrics.snapshot()["counts"]
+    assert counts == {
+        "success": 2,
+        "failure": 3,
+        "timeout": 0,
+        "short_circuited": 1,
+        "fallback_success": 0,
+        "fallback_failure": 0,
+    }
+    snapshot = client.breaker.metrics.snapshot()
+    assert snapshot["request_count"] == 6
+    assert snapshot["error_percentage"] == 60.0  # 3 of 5 attempts; short-circuits excluded
+    assert snapshot["latency_ms"]["p50"] is not None
+    await client.aclose()
+
+
+async def test_a_hanging_downstream_times_out_within_budget(server: FlakyServer, redis_url: str) -> None:
+    client = _client(_settings(redis_url, timeout_s=0.2, fail_max=2), server.url)
+    server.mode = "hang"
+    loop = asyncio.get_running_loop()
+    for _ in range(2):
+        start = loop.time()
+        with pytest.raises(DownstreamUnavailable) as hung:
+            await client.get_json("/slow")
+        assert hung.value.reason == "timeout"
+        assert loop.time() - start < 2.0, "the call must give up at its budget, not at the server's whim"
+    assert client.breaker.state == "open"
+    assert client.breaker.metrics.snapshot()["counts"]["timeout"] == 2
+    await client.aclose()
+
+
+async def test_two_replicas_share_state_through_redis(server: FlakyServer, redis_url: str) -> None:
+    replica_a = _client(_settings(redis_url, reset_timeout_s=30), server.url)
+    replica_b = _client(_settings(redis_url, reset_timeout_s=30), server.url)
+    server.mode = "fail"
+    for _ in range(3):
+        with pytest.raises(DownstreamUnavailable):
+            await replica_a.get_json("/x")
+    assert replica_a.breaker.state == "open"
+    assert replica_b.breaker.state == "open", "replica B reads the state replica A wrote"
+
+    hits = server.hits
+    with pytest.raises(DownstreamUnavailable) as short:
+        await replica_b.get_json("/x")
+    assert short.value.reason == "short_circuited"
+    assert server.hits == hits
+    keys = redis.Redis.from_url(redis_url).keys("msa:breaker:caller->callee:*")
+    assert {k.decode().rsplit(":", 1)[1] for k in keys} >= {"state", "fail_counter", "opened_at"}
+    await replica_a.aclose()
+    await replica_b.aclose()
+
+
+async def test_fallback_answers_and_is_counted(server: FlakyServer, redis_url: str) -> None:
+    client = _client(_settings(redis_url), server.url)
+    server.mode = "fail"
+    seen: list[str] = []
+
+    def fallback(error: DownstreamUnavailable) -> dict[str, bool]:
+        seen.append(error.reason)
+        return {"ok": False}
+
+    assert await client.get_json("/x", fallback=fallback) == {"ok": False}
+    assert seen == ["failure"]
+
+    def broken(error: DownstreamUnavailable) -> None:
+        raise ValueError("no fallback data either")
+
+    with pytest.raises(ValueError, match="no fallback data"):
+        await client.get_json("/x", fallback=broken)
+    counts = client.breaker.metrics.snapshot()["counts"]
+    assert (counts["failure"], counts["fallback_success"], counts["fallback_failure"]) == (2, 1, 1)
+    await client.aclose()
+
+
+async def test_thresholds_follow_live_settings(server: FlakyServer, redis_url: str) -> None:
+    settings = _settings(redis_url, fail_max=10)
+    live = LiveSettings(settings)
+    client = Downstream(
+        caller="caller",
+        callee="callee",
+        base_url=server.url,
+        live=live,
+        registry=BreakerRegistry(),
+        breaker_redis=redis.Redis.from_url(redis_url),
+    )
+    live.replace(_settings(redis_url, fail_max=1))
+    server.mode = "fail"
+    with pytest.raises(DownstreamUnavailable):
+        await client.get_json("/x")
+    assert client.breaker.state == "open", "fail_max from the refreshed settings (1) applies"
+    await client.aclose()
+
+
+async def test_redis_outage_degrades_to_local_state(server: FlakyServer) -> None:
+    # Nothing listens on port 9: the breaker keeps working on local state.
+    client = _client(_settings("redis://127.0.0.1:9/0", fail_max=2), server.url)
+    assert (await client.get_json("/x"))["ok"] is True
+    server.mode = "fail"
+    for _ in range(2):
+        with pytest.raises(DownstreamUnavailable):
+            await client.get_json("/x")
+    assert client.breaker.state == "open"
+    await client.aclose()
