@@ -283,7 +283,7 @@ class ConfigClient(Generic[S]):
         merged = merge_property_sources(sources)
         nested = unflatten(merged)
         ignored = sorted(
-            key for key in nested if key in WIRING_KEYS or key.endswith("_url") or key.startswith("config_")
+            key for key in nested if key in WIRING_KEYS or "_url" in key or key.startswith("config_")
         )
         if ignored:
             log.warning(

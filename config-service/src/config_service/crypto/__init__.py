@@ -1,0 +1,1 @@
+"""``{cipher}`` values: encrypt, decrypt, key status."""

@@ -1,0 +1,1 @@
+"""Change detection (polling, ``/monitor`` webhook) and refresh events on Redis."""

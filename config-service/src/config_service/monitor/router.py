@@ -1,0 +1,44 @@
+"""``POST /monitor``: a GitHub/GitLab push webhook, or a form ``path=<app>``; answers the apps notified."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+
+from chassis import ServiceError
+from config_service.dependencies import ClientDep, MonitorDep
+from config_service.monitor.service import paths_from_payload
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["monitor"])
+
+MAX_BODY = 1024 * 1024
+
+
+@router.post("/monitor", summary="Refresh the apps whose configuration a push changed")
+async def monitor(request: Request, monitor: MonitorDep, _: ClientDep) -> list[str]:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ServiceError("the payload is too large", status=413)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    paths: list[str] = []
+    apps: list[str] = []
+    if content_type == "application/x-www-form-urlencoded":
+        for value in parse_qs(body.decode(errors="replace")).get("path", []):
+            # Spring's form: an app name (or a file path, mapped like a pushed file).
+            (paths if "." in value or "/" in value else apps).append(value)
+        bad = [app for app in apps if not app.replace("-", "").replace("_", "").isalnum() and app != "*"]
+        if bad:
+            raise ServiceError("path must name an application", status=400)
+    else:
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise ServiceError(
+                "expected a GitHub/GitLab push payload (JSON) or form path=<app>", status=400
+            ) from exc
+        paths = paths_from_payload(payload)
+    return await monitor.on_webhook(paths, apps)
