@@ -31,7 +31,7 @@ def _stack(args: argparse.Namespace) -> DevStack:
     jar = Path(args.zipkin_jar) if args.zipkin_jar else ZIPKIN_JAR_CACHE
     return DevStack(
         compose_file=root / "docker-compose.yml",
-        state_dir=root / "var" / "dev",
+        state_dir=Path(args.state_dir) if args.state_dir else root / "var" / "dev",
         free_ports=args.free_ports,
         redis_url=args.redis_url,
         zipkin_jar=jar if args.zipkin else None,
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         cmd.add_argument("--zipkin-jar", help=f"Zipkin server jar (default {ZIPKIN_JAR_CACHE})")
         cmd.add_argument("--only", help="comma-separated services to run")
+        cmd.add_argument("--state-dir", help="logs and volumes (default var/dev in the checkout)")
         cmd.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness")
         cmd.set_defaults(func=func)
     args = parser.parse_args(argv)
