@@ -2,23 +2,81 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
 from fastapi import FastAPI
 
 from chassis import create_app, serve
 from chassis.config_client import load_settings
+from chassis.limits import BodySizeLimit
+from chassis.sqlite import Database
+from orders.orders import repository, service
+from orders.orders.router import router as orders_router
 from orders.settings import Settings
 
 __all__ = ["create", "run"]
 
+log = logging.getLogger(__name__)
 
-def create(settings: Settings | None = None) -> FastAPI:
+
+def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or load_settings(Settings)
-    return create_app(
+    db = Database(
+        settings.data_dir / "orders.sqlite3",
+        schema=repository.SCHEMA,
+        seed=repository.seed,
+        write_fault_rate=lambda: app.state.live.current.chaos.store_error_rate,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await db.open()
+        recovery = asyncio.create_task(_recover_forever(app), name="orders-recovery")
+        try:
+            yield
+        finally:
+            recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recovery
+            await db.close()
+
+    app = create_app(
         settings,
         title="orders",
-        description="Orders, created idempotently, priced by catalog, reserved in inventory.",
-        downstreams={"catalog": settings.catalog_url, "inventory": settings.inventory_url},
+        description="Orders: placed idempotently (Idempotency-Key), priced by catalog, stock reserved in "
+        "inventory; each user sees only their own.",
+        routers=[orders_router],
+        downstreams={
+            "catalog": settings.catalog_url,
+            "inventory": settings.inventory_url,
+            "auth-service": settings.auth_service_url,  # JWKS for verifying tokens
+        },
+        ready_checks={"store": db.ping},
+        lifespan=lifespan,
+        transport=transport,
     )
+    app.state.db = db
+    app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
+    return app
+
+
+async def _recover_forever(app: FastAPI) -> None:
+    """Release the stock of abandoned order attempts (see ``service.recover_abandoned``)."""
+    while True:
+        settings: Settings = app.state.live.current
+        await asyncio.sleep(settings.recovery_interval_s)
+        try:
+            await service.recover_abandoned(
+                db=app.state.db,
+                inventory=app.state.downstreams["inventory"],
+                older_than_s=settings.abandoned_after_s,
+            )
+        except Exception as exc:
+            log.warning("order recovery round failed (%s)", type(exc).__name__)
 
 
 def run() -> None:

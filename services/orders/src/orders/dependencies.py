@@ -1,0 +1,33 @@
+"""Annotated dependency aliases of orders."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from chassis import Downstream, downstream
+from chassis.auth import Principal, require_scope
+from chassis.sqlite import Database
+from orders.settings import Settings
+
+__all__ = ["CatalogDep", "DatabaseDep", "InventoryDep", "OrderReader", "OrderWriter", "SettingsDep"]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.live.current
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+CatalogDep = Annotated[Downstream, Depends(downstream("catalog"))]
+InventoryDep = Annotated[Downstream, Depends(downstream("inventory"))]
+# Who may order and see orders: a verified JWT relayed by a gateway; its ``sub`` owns the orders.
+OrderWriter = Annotated[Principal, Depends(require_scope("orders:write"))]
+OrderReader = Annotated[Principal, Depends(require_scope("orders:read"))]

@@ -1,0 +1,158 @@
+"""orders tests: orders, catalog and inventory apps in-process, wired by ASGI transports (the orders
+Downstreams reach the real catalog and inventory apps), each with its own SQLite file, real Redis."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
+from jwt.algorithms import RSAAlgorithm
+
+from catalog.main import create as create_catalog
+from catalog.settings import Settings as CatalogSettings
+from chassis import LiveSettings
+from chassis.auth import AuthSettings, JwtVerifier
+from chassis.settings import BreakerSettings, ChaosSettings
+from inventory.main import create as create_inventory
+from inventory.settings import Settings as InventorySettings
+from orders.main import create as create_orders
+from orders.settings import Settings as OrdersSettings
+
+
+class TokenIssuer:
+    """Signs RS256 access tokens the way auth-service does, and serves them to an app's verifier
+    as its JWKS (the test stands in for auth-service; the chassis verification code is the real one)."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
+        self.jwks = {"keys": [{**jwk, "kid": "test-key", "use": "sig", "alg": "RS256"}]}
+        self.settings = AuthSettings()
+
+    def token(self, sub: str, scope: str) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.settings.issuer, "aud": self.settings.audience, "sub": sub, "scope": scope,
+            "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex, "client_id": "web",
+        }  # fmt: skip
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "test-key"})
+
+    def headers(self, sub: str, scope: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(sub, scope)}"}
+
+    def install(self, app: FastAPI) -> None:
+        async def fetch() -> dict[str, Any]:
+            return self.jwks
+
+        app.state.jwt_verifier = JwtVerifier(fetch_jwks=fetch, settings=self.settings)
+
+
+@pytest.fixture(scope="session")
+def issuer() -> TokenIssuer:
+    return TokenIssuer()
+
+
+class LossyTransport(httpx.AsyncBaseTransport):
+    """A network that loses answers: the request reaches the service and is handled, then the
+    connection drops before the answer arrives (the case where a reservation exists but its
+    caller does not know)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, rng: random.Random) -> None:
+        self.inner = inner
+        self.rng = rng
+        self.loss_rate = 0.0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        await response.aread()
+        if self.rng.random() < self.loss_rate:
+            raise httpx.RemoteProtocolError("connection lost after the request was handled")
+        return response
+
+
+class RoutingTransport(httpx.AsyncBaseTransport):
+    """Sends each request to the in-process app named by its host (http://catalog -> catalog app)."""
+
+    def __init__(self, routes: Mapping[str, httpx.AsyncBaseTransport]) -> None:
+        self.routes = dict(routes)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self.routes.get(request.url.host)
+        if transport is None:
+            raise httpx.ConnectError(f"no service at {request.url.host}", request=request)
+        return await transport.handle_async_request(request)
+
+
+def set_chaos(app: FastAPI, chaos: ChaosSettings) -> None:
+    live: LiveSettings[Any] = app.state.live
+    live.replace(live.current.model_copy(update={"chaos": chaos}))
+
+
+@dataclass
+class Platform:
+    orders: httpx.AsyncClient
+    orders_app: FastAPI
+    catalog_app: FastAPI
+    inventory_app: FastAPI
+    inventory_link: LossyTransport
+    issuer: TokenIssuer
+
+    def headers(
+        self, user: str, key: str | None = None, scope: str = "orders:read orders:write"
+    ) -> dict[str, str]:
+        headers = self.issuer.headers(user, scope)
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return headers
+
+    def inventory_db(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.inventory_app.state.db.path)
+
+    def orders_db(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.orders_app.state.db.path)
+
+    def reserved_units(self, sku: str) -> int:
+        with self.inventory_db() as conn:
+            value: int = conn.execute("SELECT reserved FROM stock WHERE sku = ?", (sku,)).fetchone()[0]
+        return value
+
+
+@pytest.fixture
+async def platform(tmp_path: Path, redis_url: str, issuer: TokenIssuer) -> AsyncIterator[Platform]:
+    common: dict[str, Any] = {"redis_url": redis_url, "zipkin_endpoint": None, "env": "test"}
+    catalog_app = create_catalog(CatalogSettings(data_dir=tmp_path / "catalog", **common))
+    inventory_app = create_inventory(InventorySettings(data_dir=tmp_path / "inventory", **common))
+    link = LossyTransport(httpx.ASGITransport(app=inventory_app), random.Random(7))
+    transport = RoutingTransport({"catalog": httpx.ASGITransport(app=catalog_app), "inventory": link})
+    orders_settings = OrdersSettings(
+        data_dir=tmp_path / "orders",
+        catalog_url="http://catalog",
+        inventory_url="http://inventory",
+        breaker=BreakerSettings(fail_max=5, reset_timeout_s=0.2),
+        abandoned_after_s=0.2,
+        recovery_interval_s=3600,  # the tests run recovery themselves
+        **common,
+    )
+    orders_app = create_orders(orders_settings, transport=transport)
+    for app in (catalog_app, orders_app):
+        issuer.install(app)
+    async with AsyncExitStack() as stack:
+        for app in (catalog_app, inventory_app, orders_app):
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=orders_app), base_url="http://orders")
+        )
+        yield Platform(client, orders_app, catalog_app, inventory_app, link, issuer)

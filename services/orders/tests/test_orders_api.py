@@ -1,0 +1,173 @@
+"""orders: idempotent creation priced by catalog and reserved in inventory, own orders only, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from chassis.settings import ChaosSettings
+
+from .conftest import Platform, set_chaos
+
+PROBLEM = "application/problem+json"
+TENT_AND_SOCKS = {"lines": [{"product_id": "p-1011", "quantity": 1}, {"product_id": "p-1010", "quantity": 2}]}
+
+
+async def test_order_is_priced_by_catalog_and_reserved_in_inventory(platform: Platform) -> None:
+    answer = await platform.orders.post(
+        "/orders", json=TENT_AND_SOCKS, headers=platform.headers("alice", "k-1")
+    )
+    assert answer.status_code == 201
+    order = answer.json()
+    assert answer.headers["location"] == f"/orders/{order['id']}"
+    assert order["user"] == "alice"
+    assert order["status"] == "confirmed"
+    assert [(line["name"], line["unit_price_cents"], line["quantity"]) for line in order["lines"]] == [
+        ("Two-Person Tent", 34900, 1),
+        ("Hiking Socks (3 pack)", 2900, 2),
+    ]
+    assert order["total_cents"] == 34900 + 2 * 2900
+    with platform.inventory_db() as conn:
+        lines = conn.execute(
+            "SELECT sku, quantity FROM reservation_lines WHERE order_id = ? ORDER BY sku", (order["id"],)
+        ).fetchall()
+    assert lines == [("p-1010", 2), ("p-1011", 1)]
+
+
+async def test_same_key_same_body_is_one_order(platform: Platform) -> None:
+    headers = platform.headers("alice", "k-twice")
+    first = await platform.orders.post("/orders", json=TENT_AND_SOCKS, headers=headers)
+    second = await platform.orders.post("/orders", json=TENT_AND_SOCKS, headers=headers)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.headers["idempotent-replayed"] == "true"
+    assert first.json() == second.json()
+    with platform.orders_db() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'").fetchone()[0] == 1
+    assert platform.reserved_units("p-1011") == 1
+
+
+async def test_same_key_other_body_is_409(platform: Platform) -> None:
+    headers = platform.headers("alice", "k-other")
+    assert (await platform.orders.post("/orders", json=TENT_AND_SOCKS, headers=headers)).status_code == 201
+    other = {"lines": [{"product_id": "p-1011", "quantity": 2}]}
+    conflict = await platform.orders.post("/orders", json=other, headers=headers)
+    assert conflict.status_code == 409
+    assert conflict.headers["content-type"].startswith(PROBLEM)
+    assert platform.reserved_units("p-1011") == 1
+    # Keys belong to their user: bob may use the same key for his own order.
+    assert (
+        await platform.orders.post("/orders", json=other, headers=platform.headers("bob", "k-other"))
+    ).status_code == 201
+
+
+async def test_short_stock_is_409_and_holds_nothing(platform: Platform) -> None:
+    too_many = {"lines": [{"product_id": "p-1001", "quantity": 1}, {"product_id": "p-1018", "quantity": 2}]}
+    answer = await platform.orders.post(
+        "/orders", json=too_many, headers=platform.headers("alice", "k-short")
+    )
+    assert answer.status_code == 409
+    assert answer.json()["insufficient"] == [{"sku": "p-1018", "requested": 2, "available": 1}]
+    assert platform.reserved_units("p-1001") == 0
+    with platform.orders_db() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0] == 0
+    # The key is free again: the corrected order goes through with it.
+    fixed = {"lines": [{"product_id": "p-1001", "quantity": 1}, {"product_id": "p-1018", "quantity": 1}]}
+    assert (
+        await platform.orders.post("/orders", json=fixed, headers=platform.headers("alice", "k-short"))
+    ).status_code == 201
+
+
+async def test_each_user_sees_only_their_orders(platform: Platform) -> None:
+    mine = (
+        await platform.orders.post("/orders", json=TENT_AND_SOCKS, headers=platform.headers("alice", "k-a"))
+    ).json()
+    alice = (await platform.orders.get("/orders", headers=platform.headers("alice"))).json()
+    bob = (await platform.orders.get("/orders", headers=platform.headers("bob"))).json()
+    assert alice["items"][0]["id"] == mine["id"]  # newest first, then the demo history
+    assert alice["total"] == 3
+    assert {order["user"] for order in alice["items"]} == {"alice"}
+    assert mine["id"] not in {order["id"] for order in bob["items"]}
+    assert (
+        await platform.orders.get(f"/orders/{mine['id']}", headers=platform.headers("alice"))
+    ).status_code == 200
+    hidden = await platform.orders.get(f"/orders/{mine['id']}", headers=platform.headers("bob"))
+    assert hidden.status_code == 404
+    assert hidden.headers["content-type"].startswith(PROBLEM)
+    assert (await platform.orders.get("/orders/o-none", headers=platform.headers("alice"))).status_code == 404
+    paged = (
+        await platform.orders.get("/orders", params={"size": 1, "page": 2}, headers=platform.headers("alice"))
+    ).json()
+    assert len(paged["items"]) == 1
+
+
+async def test_bad_input_is_problem_json(platform: Platform) -> None:
+    async def post(body: Any, key: str | None = "k-bad", **extra: Any) -> int:
+        answer = await platform.orders.post(
+            "/orders", json=body, headers=platform.headers("alice", key), **extra
+        )
+        assert answer.headers["content-type"].startswith(PROBLEM)
+        return answer.status_code
+
+    for quantity in (0, -1, 101, "two"):
+        assert await post({"lines": [{"product_id": "p-1001", "quantity": quantity}]}) == 422, quantity
+    assert await post({"lines": []}) == 422
+    assert await post({"lines": [{"product_id": "p-1001", "quantity": 1}] * 2}) == 422
+    assert await post({"lines": [{"product_id": "p-nope", "quantity": 1}]}) == 422  # unknown product
+    assert await post(TENT_AND_SOCKS, key=None) == 400  # no Idempotency-Key
+    big = {"lines": [{"product_id": "p-1001", "quantity": 1}], "note": "x" * 70_000}
+    assert await post(big) == 413
+    for params in ({"page": 0}, {"size": 0}, {"size": 101}):
+        listed = await platform.orders.get("/orders", params=params, headers=platform.headers("alice"))
+        assert listed.status_code == 422
+    with platform.orders_db() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'").fetchone()[0] == 0
+    assert platform.reserved_units("p-1001") == 0
+
+
+async def test_tokens_and_scopes(platform: Platform) -> None:
+    no_token = await platform.orders.post("/orders", json=TENT_AND_SOCKS, headers={"Idempotency-Key": "k"})
+    assert no_token.status_code == 401
+    read_only = platform.headers("alice", "k", scope="orders:read")
+    assert (await platform.orders.post("/orders", json=TENT_AND_SOCKS, headers=read_only)).status_code == 403
+    assert (await platform.orders.get("/orders")).status_code == 401
+
+
+async def test_inventory_down_is_503_with_retry_after_and_no_order(platform: Platform) -> None:
+    set_chaos(platform.inventory_app, ChaosSettings(error_rate=1.0))
+    answer = await platform.orders.post(
+        "/orders", json=TENT_AND_SOCKS, headers=platform.headers("alice", "k-down")
+    )
+    assert answer.status_code == 503
+    assert answer.headers["content-type"].startswith(PROBLEM)
+    assert int(answer.headers["retry-after"]) >= 1
+    with platform.orders_db() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'").fetchone()[0] == 0
+    assert platform.reserved_units("p-1011") == 0
+
+
+async def test_catalog_down_is_503_and_reserves_nothing(platform: Platform) -> None:
+    set_chaos(platform.catalog_app, ChaosSettings(error_rate=1.0))
+    answer = await platform.orders.post(
+        "/orders", json=TENT_AND_SOCKS, headers=platform.headers("alice", "k-cat")
+    )
+    assert answer.status_code == 503
+    assert "retry-after" in answer.headers
+    assert platform.reserved_units("p-1011") == 0
+    set_chaos(platform.catalog_app, ChaosSettings())
+    await platform.orders.get("/health/live")
+    # The failed attempt freed its key: the same request now succeeds (after the breaker's reset timeout).
+    await asyncio.sleep(0.3)
+    retry = await platform.orders.post(
+        "/orders", json=TENT_AND_SOCKS, headers=platform.headers("alice", "k-cat")
+    )
+    assert retry.status_code == 201
+
+
+async def test_chaos_breaks_orders_and_zero_heals_it(platform: Platform) -> None:
+    set_chaos(platform.orders_app, ChaosSettings(error_rate=1.0))
+    broken = await platform.orders.get("/orders", headers=platform.headers("alice"))
+    assert broken.status_code == 500
+    assert (await platform.orders.get("/health/ready")).status_code == 200
+    set_chaos(platform.orders_app, ChaosSettings(error_rate=0.0))
+    assert (await platform.orders.get("/orders", headers=platform.headers("alice"))).status_code == 200
