@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from chassis import ServiceSettings
 from chassis.auth import AuthSettings
@@ -73,6 +73,12 @@ class Settings(ServiceSettings):
 
     users: list[UserRecord] = Field(default_factory=lambda: list(DEMO_USERS))
     role_scopes: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_ROLE_SCOPES))
+
+    @field_validator("jwt_private_key_pem", "jwt_private_key_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # compose passes ``${JWT_PRIVATE_KEY_PEM:-}``: an empty value means "not provided"
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _production_needs_a_key(self) -> Self:

@@ -20,6 +20,8 @@ Use::
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,17 +34,23 @@ from pydantic import BaseModel, Field
 from chassis.context import user_var
 from chassis.errors import ServiceError
 
+_log = logging.getLogger(__name__)
+
 __all__ = [
     "ALGORITHMS",
     "REVOCATION_CHANNEL",
+    "AuthServiceClient",
     "AuthSettings",
     "CurrentUser",
     "Forbidden",
+    "InvalidCredentials",
     "JwtVerifier",
     "Principal",
+    "TokenSet",
     "Unauthorized",
     "bearer_token",
     "current_user",
+    "listen_for_revocations",
     "read_limited_body",
     "require_scope",
 ]
@@ -283,3 +291,200 @@ def require_scope(*needed: str) -> Callable[[Principal], Awaitable[Principal]]:
 
     check.__name__ = "require_scope_" + "_".join(needed).replace(":", "_")
     return check
+
+
+# --- The gateways' side: delegating login, refresh, logout and token checks to auth-service ---
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_in: int
+    scope: str
+
+
+class InvalidCredentials(ServiceError):
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_grant"'})
+
+
+class AuthServiceClient:
+    """Calls auth-service as one OAuth client (``web``, ``mobile``) through the chassis Downstream,
+    so an auth-service outage is a quick 503 problem+json (breaker, timeout), never a hang.
+
+    Access-token checks are cached for ``cache_s`` per token, but only while the revocation
+    channel is subscribed (``listen_for_revocations``): a revoked session is then dropped from
+    the cache the moment auth-service announces it, and without the channel every check asks
+    auth-service. Revocation delay: the time the announcement takes (milliseconds); when an
+    announcement is lost while the subscription looks healthy, at most ``cache_s``.
+    """
+
+    def __init__(
+        self,
+        *,
+        downstream: Any,
+        client_id: str,
+        client_secret: str,
+        cache_s: float,
+        max_entries: int = 10_000,
+    ) -> None:
+        self._ds = downstream  # chassis.http.Downstream (not imported: the chassis keeps auth leaf-light)
+        self._auth = (client_id, client_secret)
+        self.client_id = client_id
+        self.cache_s = cache_s
+        self._max_entries = max_entries
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self.subscribed = False
+
+    async def password_grant(self, *, username: str, password: str, client_ip: str | None) -> TokenSet:
+        headers = {"x-forwarded-for": client_ip} if client_ip else {}
+        form = {"grant_type": "password", "username": username, "password": password}
+        return await self._grant(form, headers, "Invalid username or password.")
+
+    async def refresh(self, refresh_token: str) -> TokenSet:
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return await self._grant(form, {}, "The refresh token is invalid, expired or already used.")
+
+    async def revoke(self, token: str, *, hint: str = "refresh_token") -> None:
+        response = await self._ds.request(
+            "POST", "/oauth/revoke", data={"token": token, "token_type_hint": hint}, auth=self._auth
+        )
+        if response.status_code >= 400:
+            raise self._unexpected(response)
+
+    async def introspect(self, token: str, *, required_scope: tuple[str, ...] = ()) -> Principal:
+        """The active token's principal; 401 when inactive, 403 when a required scope is missing."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        cached = self._cache.get(key) if self.subscribed else None
+        if cached is not None and cached[0] > now:
+            principal = cached[1]
+        else:
+            form = {"token": token, "token_type_hint": "access_token"}
+            if required_scope:
+                form["required_scope"] = " ".join(required_scope)
+            response = await self._ds.request("POST", "/oauth/introspect", data=form, auth=self._auth)
+            if response.status_code != 200:
+                raise self._unexpected(response)
+            body = response.json()
+            principal = _principal(body, token) if body.get("active") else None
+            self._remember(key, principal, body.get("exp"))
+        if principal is None:
+            raise Unauthorized("The access token is not active (expired, revoked or invalid).")
+        missing = [item for item in required_scope if item not in principal.scopes]
+        if missing:
+            raise Forbidden(missing)
+        return principal
+
+    def forget_session(self, sid: str) -> int:
+        doomed = [key for key, (_, p) in self._cache.items() if p is not None and p.sid == sid]
+        for key in doomed:
+            del self._cache[key]
+        return len(doomed)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def _remember(self, key: str, principal: Principal | None, exp: Any) -> None:
+        if self.cache_s <= 0:
+            return
+        ttl = self.cache_s
+        if isinstance(exp, int):
+            ttl = min(ttl, exp - time.time())
+        if ttl <= 0:
+            return
+        if len(self._cache) >= self._max_entries:  # drop the oldest entries (dicts keep insertion order)
+            for old in list(self._cache)[: self._max_entries // 10 or 1]:
+                del self._cache[old]
+        self._cache[key] = (time.monotonic() + ttl, principal)
+
+    async def _grant(self, form: dict[str, str], headers: dict[str, str], invalid: str) -> TokenSet:
+        response = await self._ds.request("POST", "/oauth/token", data=form, headers=headers, auth=self._auth)
+        if response.status_code == 200:
+            body = response.json()
+            return TokenSet(
+                access_token=body["access_token"],
+                refresh_token=body["refresh_token"],
+                expires_in=int(body["expires_in"]),
+                scope=body.get("scope", ""),
+            )
+        error = _oauth_error(response)
+        if response.status_code == 429:
+            raise ServiceError(
+                "Too many failed logins: try again later.",
+                status=429,
+                headers={"Retry-After": response.headers.get("retry-after", "60")},
+            )
+        if error == "invalid_grant":
+            raise InvalidCredentials(invalid)
+        if error == "invalid_request":
+            raise ServiceError("The request is missing a required field.", status=400)
+        raise self._unexpected(response)
+
+    def _unexpected(self, response: Any) -> ServiceError:
+        # invalid_client means this gateway's own credentials are wrong: an operator problem.
+        _log.error(
+            "auth-service answered %s (%s) to client %s",
+            response.status_code,
+            _oauth_error(response) or "no error code",
+            self.client_id,
+        )
+        return ServiceError("The authentication service refused the gateway.", status=502)
+
+
+def _oauth_error(response: Any) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, Mapping) else None
+    return str(error) if error else None
+
+
+def _principal(body: Mapping[str, Any], token: str) -> Principal:
+    return Principal(
+        sub=str(body.get("sub", "")),
+        scopes=frozenset(str(body.get("scope", "")).split()),
+        client_id=body.get("client_id"),
+        sid=body.get("sid"),
+        exp=body.get("exp"),
+        access_token=token,
+    )
+
+
+async def listen_for_revocations(redis_url: str, client: AuthServiceClient) -> None:
+    """Runs for the life of a gateway: drops cached checks of every session auth-service ends.
+
+    While not subscribed (Redis down), ``client.subscribed`` is False and nothing is cached.
+    """
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    backoff = 0.5
+    while True:
+        connection = aioredis.Redis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=None)
+        try:
+            async with connection.pubsub() as pubsub:
+                await pubsub.subscribe(REVOCATION_CHANNEL)
+                client.clear_cache()  # events may have been missed while unsubscribed
+                client.subscribed = True
+                backoff = 0.5
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                    if message and message.get("type") == "message":
+                        data = message["data"]
+                        client.forget_session(data.decode() if isinstance(data, bytes) else str(data))
+        except (RedisError, OSError) as exc:
+            if client.subscribed:
+                _log.warning("revocation channel lost (%s): token checks go uncached", type(exc).__name__)
+            client.subscribed = False
+            client.clear_cache()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+        finally:
+            client.subscribed = False
+            await connection.aclose()
