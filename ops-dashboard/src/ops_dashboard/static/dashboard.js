@@ -99,10 +99,10 @@
     text(card, "label", card.label, b.label);
     text(card, "error", card.error, `${b.error_percentage.toFixed(1)} %`);
     text(card, "rate", card.rate, fmtRate(b.rate));
-    text(card, "success", card.success, `✓ ${c.success ?? 0}`);
-    text(card, "short", card.short, `⊘ ${c.short_circuited ?? 0}`);
-    text(card, "timeout", card.timeout, `⏱ ${c.timeout ?? 0}`);
-    text(card, "failure", card.failure, `✗ ${c.failure ?? 0}`);
+    text(card, "success", card.success, `ok ${c.success ?? 0}`);
+    text(card, "short", card.short, `short ${c.short_circuited ?? 0}`);
+    text(card, "timeout", card.timeout, `timeout ${c.timeout ?? 0}`);
+    text(card, "failure", card.failure, `failed ${c.failure ?? 0}`);
     text(card, "fallback", card.fallback, `fb ${c.fallback_success ?? 0}/${c.fallback_failure ?? 0}`);
     text(card, "requests", card.requests, `${b.request_count} req`);
     text(card, "hosts", card.hosts, `hosts ${b.reporting_hosts}`);
@@ -287,7 +287,12 @@
     banner.dataset.level = level;
   }
 
+  // Render time of the last state events, read by scripts/bench_dashboard.py --browser.
+  const renderMs = [];
+  window.dashboardStats = { renderMs };
+
   function onState(state) {
+    const started = performance.now();
     lastStateAt = Date.now();
     historyPoints = (state.config && state.config.history_points) || historyPoints;
     redisState = state.redis || redisState;
@@ -295,6 +300,8 @@
     renderServices(state.services || []);
     $("updated").textContent = `updated ${fmtTime(state.time)} · tick ${state.tick_ms} ms`;
     renderStatus();
+    renderMs.push(performance.now() - started);
+    if (renderMs.length > 600) renderMs.shift();
   }
 
   // ---- stream ---------------------------------------------------------------------------------

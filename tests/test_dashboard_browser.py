@@ -1,0 +1,202 @@
+"""The ops dashboard in a real browser against a running topology (catalog, gateway-web,
+ops-dashboard, redis-server as real processes): traffic makes the gateway's breaker circle appear,
+stopping catalog turns it red and Open, starting catalog turns it back, and an error log event
+published on the alerts channel shows up with its Zipkin link. Screenshot: test-artifacts/dashboard.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from msa_testing.fixtures import Topology
+
+pytestmark = [pytest.mark.system, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+BREAKER = "gateway-web->catalog"
+ZIPKIN_UI = "http://127.0.0.1:9411"
+GREEN, RED = "rgb(40, 167, 69)", "rgb(220, 53, 69)"
+
+# The card of one breaker, as the page renders it; None until it exists.
+CARD_JS = """
+(name) => {
+  const card = [...document.querySelectorAll('.breaker')].find((c) => c.dataset.name === name);
+  if (!card) return null;
+  return {
+    state: card.dataset.state,
+    label: card.querySelector('.label').textContent,
+    fill: card.querySelector('.circle').getAttribute('fill'),
+    r: Number(card.querySelector('.circle').getAttribute('r')),
+    rate: card.querySelector('.rate').textContent,
+    spark: card.querySelector('.spark-line').getAttribute('points'),
+    text: card.innerText,
+  };
+}
+"""
+
+
+@contextlib.asynccontextmanager
+async def traffic(url: str) -> AsyncIterator[None]:
+    """About 20 requests a second through the gateway until the block ends."""
+    stop = asyncio.Event()
+
+    async def loop() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=3.0) as client:
+            for _ in range(20_000):  # bounded; the test ends it long before
+                if stop.is_set():
+                    return
+                with contextlib.suppress(httpx.HTTPError):
+                    await client.get("/api/products", params={"size": 3})
+                await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+def error_log_line(log_file: Path) -> dict[str, Any]:
+    """A real log event of the gateway, as the chassis wrote it (the same JSON Logstash receives):
+    an ERROR if there is one, else the 503 it logged for the catalog outage (with its trace id)."""
+    events = []
+    for line in log_file.read_text(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            event = json.loads(line)
+            if isinstance(event, dict) and event.get("trace_id"):
+                events.append(event)
+    for event in events:
+        if event.get("level") in ("ERROR", "CRITICAL"):
+            return event
+    for event in events:
+        if event.get("level") == "WARNING" and "catalog" in str(event.get("message")):
+            return event
+    raise AssertionError(f"no error log event with a trace id in {log_file}")
+
+
+async def wait_card(
+    page: Any, accept: Callable[[dict[str, Any] | None], bool], what: str, timeout_s: float
+) -> dict[str, Any]:
+    """Poll the rendered card (bounded) until ``accept``; on failure keep a screenshot."""
+    card: dict[str, Any] | None = None
+    for _ in range(int(timeout_s / 0.25)):
+        card = await page.evaluate(CARD_JS, BREAKER)
+        if accept(card):
+            assert card is not None
+            return card
+        await asyncio.sleep(0.25)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-failure.png"), full_page=True)
+    raise AssertionError(f"{what}: not within {timeout_s}s; card: {card}")
+
+
+@pytest.fixture
+def chromium(require_infra: Callable[[str], None]) -> str:
+    if not Path(CHROMIUM).exists() or shutil.which("redis-server") is None:
+        require_infra("needs /usr/bin/chromium (Debian package chromium) and redis-server")
+    return CHROMIUM
+
+
+async def test_dashboard_shows_breakers_outage_recovery_and_alerts(
+    make_topology: Callable[..., Topology], chromium: str
+) -> None:
+    from playwright.async_api import async_playwright
+
+    topology = make_topology(
+        only={"catalog", "gateway-web", "ops-dashboard"},
+        env={
+            "gateway-web": {"BREAKER__FAIL_MAX": "2", "BREAKER__RESET_TIMEOUT_S": "2"},
+            "ops-dashboard": {"ZIPKIN_UI_URL": ZIPKIN_UI},
+        },
+    )
+    # The runner rewrites single URLs, not the name=url list: point the panel at the local ports.
+    topology.restart(
+        "ops-dashboard",
+        env={"SERVICE_URLS": ",".join(f"{n}={topology.url(n)}" for n in ("catalog", "gateway-web"))},
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            page_errors: list[str] = []
+            page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+            await page.goto(topology.url("ops-dashboard") + "/")
+            await page.wait_for_selector('#connection[data-status="live"]', timeout=10_000)
+            await page.wait_for_selector(
+                '#services li[data-name="catalog"][data-status="up"]', timeout=10_000
+            )
+            async with traffic(topology.url("gateway-web")):
+                healthy = await wait_card(
+                    page,
+                    lambda c: c is not None and c["label"] == "Closed" and c["fill"] == GREEN and c["r"] > 5,
+                    "traffic makes a green, closed circle appear",
+                    timeout_s=20,
+                )
+                assert "/s" in healthy["rate"]
+
+                topology.stop("catalog")
+                try:
+                    failing = await wait_card(
+                        page,
+                        lambda c: (
+                            c is not None
+                            and c["state"] == "open"
+                            and c["label"] == "Open"
+                            and c["fill"] == RED
+                        ),
+                        "catalog stopped: the circle turns red and Open",
+                        timeout_s=25,
+                    )
+                    assert "failed" in failing["text"]
+                    await page.wait_for_selector(
+                        '#services li[data-name="catalog"][data-status="unreachable"]', timeout=10_000
+                    )
+
+                    event = error_log_line(topology.log_file("gateway-web"))
+                    publisher = aioredis.Redis.from_url(topology.redis_url)
+                    try:
+                        await publisher.publish("msa:alerts", json.dumps(event))
+                    finally:
+                        await publisher.aclose()
+                    link = page.locator("#alerts li a.trace-link").first
+                    await link.wait_for(timeout=10_000)
+                    assert (
+                        await link.get_attribute("href") == f"{ZIPKIN_UI}/zipkin/traces/{event['trace_id']}"
+                    )
+                    assert event["message"] in await page.locator("#alerts li").first.inner_text()
+                    await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+                finally:
+                    topology.start("catalog")
+
+                await wait_card(
+                    page,
+                    lambda c: c is not None and c["label"] == "Closed" and c["fill"] == GREEN,
+                    "catalog back: the circle turns green and Closed again",
+                    timeout_s=30,
+                )
+            assert page_errors == []
+        finally:
+            await browser.close()
