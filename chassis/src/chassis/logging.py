@@ -26,8 +26,9 @@ from chassis.settings import ServiceSettings
 
 __all__ = ["SinkStats", "configure_logging", "log_stats", "set_log_level", "shutdown_logging"]
 
-# Loggers whose own output we replace (uvicorn's access log: the chassis writes one per request).
-_QUIET = {"uvicorn.access": logging.WARNING}
+# Loggers whose own output we replace: uvicorn's access log (the chassis writes one per request)
+# and httpx's line per outbound request (the span says it, and full URLs may carry secrets).
+_QUIET = {"uvicorn.access": logging.WARNING, "httpx": logging.WARNING, "httpcore": logging.WARNING}
 
 
 @dataclass

@@ -1,0 +1,87 @@
+"""Spans for inbound and outbound calls, W3C out, B3 in, and a dead Zipkin that costs no request."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Annotated
+
+import pytest
+from fastapi import APIRouter, Depends
+from opentelemetry.exporter.zipkin.json import ZipkinExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from chassis import ServiceSettings, create_app, downstream
+from chassis.http import Downstream
+from chassis.testing import running_app
+from chassis.tracing import _CountingExporter, configure_tracing
+from msa_cli.devstack import free_port
+from msa_testing.servers import FlakyServer, flaky_server
+
+
+@pytest.fixture
+def server() -> Iterator[FlakyServer]:
+    with flaky_server() as running:
+        yield running
+
+
+def _router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/relay")
+    async def relay(callee: Annotated[Downstream, Depends(downstream("callee"))]) -> dict[str, object]:
+        return dict(await callee.get_json("/x"))
+
+    return router
+
+
+def _settings(redis_url: str) -> ServiceSettings:
+    return ServiceSettings(service_name="tracer", env="test", redis_url=redis_url, zipkin_endpoint=None)
+
+
+async def test_inbound_and_outbound_spans_with_w3c_out_and_b3_in(server: FlakyServer, redis_url: str) -> None:
+    configure_tracing(_settings(redis_url))  # installs the process-wide propagators
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = create_app(
+        _settings(redis_url),
+        routers=[_router()],
+        downstreams={"callee": server.url},
+        tracer_provider=provider,
+    )
+    trace_id = secrets.token_hex(16)
+    b3 = {"X-B3-TraceId": trace_id, "X-B3-SpanId": secrets.token_hex(8), "X-B3-Sampled": "1"}
+    async with running_app(app) as client:
+        response = await client.get("/relay", headers=b3)
+    assert response.status_code == 200
+    spans = exporter.get_finished_spans()
+    assert {format(s.context.trace_id, "032x") for s in spans} == {trace_id}, "B3 accepted inbound"
+    kinds = sorted(s.kind.name for s in spans)
+    assert kinds == ["CLIENT", "SERVER"]
+    outbound = server.last_headers
+    assert outbound["traceparent"].split("-")[1] == trace_id, "W3C trace context goes out"
+    assert "x-b3-traceid" not in outbound, "B3 is accepted in, not sent out"
+
+
+async def test_unreachable_zipkin_costs_no_request(server: FlakyServer, redis_url: str) -> None:
+    exporter = _CountingExporter(
+        ZipkinExporter(endpoint=f"http://127.0.0.1:{free_port()}/api/v2/spans", timeout=1)
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    app = create_app(
+        _settings(redis_url),
+        routers=[_router()],
+        downstreams={"callee": server.url},
+        tracer_provider=provider,
+    )
+    async with running_app(app) as client:
+        statuses = [(await client.get("/relay")).status_code for _ in range(20)]
+    assert statuses == [200] * 20
+    provider.force_flush()
+    assert exporter.failed >= 40, "every span (20 server + 20 client) is counted as dropped"
+    assert exporter.exported == 0
+    provider.shutdown()
