@@ -26,7 +26,7 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def require_client(
+async def require_client(
     request: Request, credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]
 ) -> str:
     """Configuration can hold secrets: every read needs one of the accepted client credentials."""
