@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from msa_cli.devstack import free_port
 from ops_dashboard.main import create
+from ops_dashboard.peers.service import HealthPoller
 from ops_dashboard.settings import Settings
 
 
@@ -219,3 +220,28 @@ async def test_redis_outage_is_shown_then_recovered_from() -> None:
                     await publisher.aclose()
     finally:
         server.stop()
+
+
+async def test_services_panel_tells_up_down_and_unreachable(redis_url: str) -> None:
+    """Real services answering /health/ready: one healthy, one whose Redis is gone, one not running."""
+    healthy = create(settings_for(redis_url))
+    broken = create(settings_for(f"redis://127.0.0.1:{free_port()}/0"))  # nothing listens there
+    async with serving(healthy) as up_url, serving(broken) as down_url:
+        async with httpx.AsyncClient(timeout=3.0) as probes:
+            poller = HealthPoller(
+                {"up": up_url, "down": down_url, "gone": f"http://127.0.0.1:{free_port()}"}, probes
+            )
+            await poller.poll_once()
+            first = {s["name"]: s for s in poller.snapshot()}
+            await poller.poll_once()
+            second = {s["name"]: s for s in poller.snapshot()}
+    assert [s["name"] for s in poller.snapshot()] == ["down", "gone", "up"]
+    assert first["up"]["status"] == "up"
+    assert first["up"]["checks"] == {"redis": "up"}
+    assert first["down"]["status"] == "down"
+    assert first["down"]["error"] == "HTTP 503"
+    assert first["down"]["checks"] == {"redis": "down"}
+    assert first["gone"]["status"] == "unreachable"
+    assert first["gone"]["error"] == "ConnectError"
+    # "since" is when the status last changed, not when it was last checked.
+    assert second["up"]["since"] == first["up"]["since"]
