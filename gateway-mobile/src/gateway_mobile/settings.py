@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chassis import ServiceSettings
+from gateway_mobile.auth.settings import MobileAuthSettings
 
 __all__ = ["Settings"]
 
@@ -10,3 +11,7 @@ __all__ = ["Settings"]
 class Settings(ServiceSettings):
     service_name: str = "gateway-mobile"
     catalog_url: str = "http://localhost:8011"
+    auth: MobileAuthSettings = MobileAuthSettings()
+
+    def _secret_values(self) -> dict[str, str]:
+        return {"AUTH__CLIENT_SECRET": self.auth.client_secret.get_secret_value()}

@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from chassis import create_app, serve
 from chassis.config_client import load_settings
+from gateway_web.auth.lifespan import auth_lifespan
+from gateway_web.auth.router import router as auth_router
 from gateway_web.products.router import router as products_router
 from gateway_web.settings import Settings
 
@@ -18,8 +20,9 @@ def create(settings: Settings | None = None) -> FastAPI:
         settings,
         title="gateway-web",
         description="BFF for browsers: rich aggregated views.",
-        routers=[products_router],
-        downstreams={"catalog": settings.catalog_url},
+        routers=[products_router, auth_router],
+        downstreams={"catalog": settings.catalog_url, "auth-service": settings.auth_service_url},
+        lifespan=auth_lifespan,
     )
 
 

@@ -1,0 +1,96 @@
+"""Mobile apps hold their tokens; the gateway relays login/refresh/logout to auth-service as client
+``mobile`` and checks every bearer token by introspection (cached, see ``AuthServiceClient``)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from chassis import ServiceError
+from chassis.auth import AuthServiceClient, Principal, TokenSet, Unauthorized, bearer_token, read_limited_body
+from chassis.context import user_var
+from gateway_mobile.auth.schemas import LogoutRequest, Me, RefreshRequest, TokenRequest, TokenResponse
+from gateway_mobile.auth.settings import MobileAuthSettings
+
+__all__ = ["bearer_user", "issue", "logout", "me", "refresh"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _client(request: Request) -> AuthServiceClient:
+    client: AuthServiceClient = request.app.state.auth_client
+    return client
+
+
+async def _body(request: Request, model: type[M]) -> M:
+    settings: MobileAuthSettings = request.app.state.live.current.auth
+    raw = await read_limited_body(request, limit=settings.max_body_bytes, content_type="application/json")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        # never echo the input: it holds a password or a token
+        errors = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_input=False)
+        ]
+        raise ServiceError(
+            f"{len(errors)} field(s) failed validation",
+            status=422,
+            title="Request validation failed",
+            extras={"errors": errors},
+        ) from None
+
+
+async def issue(*, request: Request) -> TokenResponse:
+    body = await _body(request, TokenRequest)
+    tokens = await _client(request).password_grant(
+        username=body.username,
+        password=body.password,
+        client_ip=request.client.host if request.client else None,
+    )
+    user_var.set(body.username)
+    return _response(tokens)
+
+
+async def refresh(*, request: Request) -> TokenResponse:
+    body = await _body(request, RefreshRequest)
+    return _response(await _client(request).refresh(body.refresh_token))
+
+
+async def logout(*, request: Request) -> None:
+    """Ends the session of the refresh token in the body, or else of the bearer token."""
+    body = await _body(request, LogoutRequest) if request.headers.get("content-length", "0") != "0" else None
+    if body is not None and body.refresh_token:
+        await _client(request).revoke(body.refresh_token, hint="refresh_token")
+        return
+    if request.headers.get("authorization"):
+        await _client(request).revoke(bearer_token(request), hint="access_token")
+        return
+    raise ServiceError(
+        "Send the refresh token in the body or the access token as a bearer token.", status=400
+    )
+
+
+async def bearer_user(request: Request) -> Principal:
+    """The dependency behind ``BearerUser``: 401 unless the bearer token is active at auth-service."""
+    try:
+        principal = await _client(request).introspect(bearer_token(request))
+    except Unauthorized:
+        raise
+    user_var.set(principal.sub)
+    return principal
+
+
+def me(principal: Principal) -> Me:
+    return Me(sub=principal.sub, scope=principal.scope, exp=principal.exp)
+
+
+def _response(tokens: TokenSet) -> TokenResponse:
+    return TokenResponse(
+        access_token=tokens.access_token,
+        expires_in=tokens.expires_in,
+        refresh_token=tokens.refresh_token,
+        scope=tokens.scope,
+    )
