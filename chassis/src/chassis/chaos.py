@@ -40,13 +40,13 @@ class Faults:
 
 
 def faults_for(chaos: ChaosSettings, path: str) -> Faults:
-    """The service-wide values, overridden by the longest matching ``chaos.routes`` prefix."""
-    if path.startswith(EXEMPT_PREFIXES):
+    """The service-wide values, overridden by every matching ``chaos.routes`` prefix, longest last."""
+    if any(_under(path, prefix) for prefix in EXEMPT_PREFIXES):
         return Faults(0.0, 0)
     error_rate, latency_ms = chaos.error_rate, chaos.latency_ms
-    matches = [prefix for prefix in chaos.routes if _under(path, prefix)]
-    if matches:
-        route = chaos.routes[max(matches, key=len)]
+    # Shorter prefixes first, so a longer one overrides only the values it sets.
+    for prefix in sorted((p for p in chaos.routes if _under(path, p)), key=len):
+        route = chaos.routes[prefix]
         if route.error_rate is not None:
             error_rate = route.error_rate
         if route.latency_ms is not None:
