@@ -9,15 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
-from collections.abc import AsyncIterator, Callable
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 import redis.asyncio as aioredis
 
+from msa_cli.devstack import free_port
 from msa_testing.fixtures import Topology
 
 pytestmark = [pytest.mark.system, pytest.mark.browser]
@@ -198,5 +204,119 @@ async def test_dashboard_shows_breakers_outage_recovery_and_alerts(
                     timeout_s=30,
                 )
             assert page_errors == []
+        finally:
+            await browser.close()
+
+
+class DashboardOnOwnRedis:
+    """The ops-dashboard console script with a private redis-server that the test stops and starts."""
+
+    def __init__(self) -> None:
+        self.redis_port, self.port = free_port(), free_port()
+        self.redis: subprocess.Popen[bytes] | None = None
+        self.dashboard: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start_redis(self) -> None:
+        self.redis = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(200):
+            with contextlib.suppress(redis.ConnectionError), redis.Redis(port=self.redis_port) as client:
+                client.ping()
+                return
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop_redis(self) -> None:
+        if self.redis is not None:
+            self.redis.terminate()
+            self.redis.wait(10)
+            self.redis = None
+
+    def start_dashboard(self) -> None:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "ENV": "test",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "ZIPKIN_ENDPOINT": "",
+            "LOG_LEVEL": "WARNING",
+        }
+        self.dashboard = subprocess.Popen(
+            [str(Path(sys.executable).with_name("ops-dashboard"))],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        with httpx.Client(timeout=2.0) as client:
+            for _ in range(300):
+                assert self.dashboard.poll() is None, "ops-dashboard exited"
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"{self.url}/health/ready").status_code == 200:
+                        return
+                time.sleep(0.05)
+        raise AssertionError("ops-dashboard not ready")
+
+    def stop(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.terminate()
+            self.dashboard.wait(15)
+        self.stop_redis()
+
+
+@pytest.fixture
+def dashboard_on_own_redis(chromium: str) -> Iterator[DashboardOnOwnRedis]:
+    stack = DashboardOnOwnRedis()
+    try:
+        stack.start_redis()
+        stack.start_dashboard()
+        yield stack
+    finally:
+        stack.stop()
+
+
+async def test_page_shows_a_redis_outage_and_recovers(
+    dashboard_on_own_redis: DashboardOnOwnRedis, chromium: str
+) -> None:
+    """Stop Redis: the page says so; start it again: the banner goes and the page is live again."""
+    from playwright.async_api import async_playwright
+
+    stack = dashboard_on_own_redis
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(stack.url + "/")
+            await page.wait_for_selector('#redis[data-status="up"]', timeout=10_000)
+            banner = page.locator("#banner")
+            assert not await banner.is_visible()
+            stack.stop_redis()
+            await page.wait_for_selector('#redis[data-status="down"]', timeout=15_000)
+            assert await banner.is_visible()
+            assert "Redis is unreachable" in await banner.inner_text()
+            stack.start_redis()
+            await page.wait_for_selector('#redis[data-status="up"]', timeout=15_000)
+            assert not await banner.is_visible()
+            assert await page.locator("#connection").get_attribute("data-status") == "live"
         finally:
             await browser.close()
