@@ -8,6 +8,8 @@ import sqlite3
 import httpx
 from fastapi import FastAPI
 
+from .conftest import TokenIssuer
+
 PROBLEM = "application/problem+json"
 
 
@@ -113,3 +115,22 @@ async def test_oversize_body_is_413(inventory: httpx.AsyncClient) -> None:
     answer = await inventory.post("/reservations", content=b"{" + b" " * 70_000 + b"}")
     assert answer.status_code == 413
     assert answer.headers["content-type"].startswith(PROBLEM)
+
+
+async def test_admin_sets_stock_and_adds_skus(inventory: httpx.AsyncClient, issuer: TokenIssuer) -> None:
+    admin = issuer.headers("admin", "inventory:read inventory:write")
+    added = await inventory.put("/stock/p-9001", json={"on_hand": 5}, headers=admin)
+    assert added.status_code == 201
+    assert added.json() == {"sku": "p-9001", "on_hand": 5, "reserved": 0, "available": 5, "in_stock": True}
+    await inventory.post(
+        "/reservations", json={"order_id": "o-s", "lines": [{"sku": "p-9001", "quantity": 3}]}
+    )
+    assert (await inventory.put("/stock/p-9001", json={"on_hand": 2}, headers=admin)).status_code == 409
+    changed = await inventory.put("/stock/p-9001", json={"on_hand": 4}, headers=admin)
+    assert changed.status_code == 200
+    assert changed.json()["available"] == 1
+    assert (await inventory.put("/stock/p-9001", json={"on_hand": -1}, headers=admin)).status_code == 422
+    customer = issuer.headers("alice", "orders:write")
+    assert (await inventory.put("/stock/p-9001", json={"on_hand": 99}, headers=customer)).status_code == 403
+    assert (await inventory.put("/stock/p-9001", json={"on_hand": 99})).status_code == 401
+    assert await available(inventory, "p-9001") == 1

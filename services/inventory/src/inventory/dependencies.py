@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from chassis.auth import Principal, require_scope
 from chassis.sqlite import Database
 from inventory.settings import Settings
 
-__all__ = ["DatabaseDep", "SettingsDep"]
+__all__ = ["DatabaseDep", "SettingsDep", "StockAdmin"]
 
 
 def get_settings(request: Request) -> Settings:
@@ -24,3 +25,5 @@ def get_database(request: Request) -> Database:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+# Setting stock levels is for admins: a verified JWT with inventory:write.
+StockAdmin = Annotated[Principal, Depends(require_scope("inventory:write"))]

@@ -40,6 +40,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         title="inventory",
         description="Stock per SKU; reservations all-or-nothing and idempotent by order id.",
         routers=[stock_router],
+        downstreams={"auth-service": settings.auth_service_url},  # JWKS for verifying tokens
         ready_checks={"store": db.ping},
         lifespan=lifespan,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chassis import ServiceSettings
+from chassis.auth import AuthSettings
 
 __all__ = ["Settings"]
 
@@ -12,3 +13,4 @@ __all__ = ["Settings"]
 class Settings(ServiceSettings):
     service_name: str = "inventory"
     data_dir: Path = Path("./var/inventory")  # env DATA_DIR; holds inventory.sqlite3
+    auth: AuthSettings = AuthSettings()  # who issues the tokens gateways relay (AUTH__ISSUER, ...)

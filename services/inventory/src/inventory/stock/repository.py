@@ -18,6 +18,7 @@ __all__ = [
     "release",
     "reserve",
     "seed",
+    "set_on_hand",
     "stock_levels",
 ]
 
@@ -139,3 +140,15 @@ def release(conn: sqlite3.Connection, order_id: str) -> dict[str, Any]:
     result = fetch_reservation(conn, order_id)
     assert result is not None
     return result
+
+
+def set_on_hand(conn: sqlite3.Connection, sku: str, on_hand: int) -> tuple[dict[str, Any], bool] | None:
+    """(level, created), or None when fewer units than are reserved would be left."""
+    level = stock_levels(conn, [sku]).get(sku)
+    if level is None:
+        conn.execute("INSERT INTO stock (sku, on_hand) VALUES (?, ?)", (sku, on_hand))
+        return {"sku": sku, "on_hand": on_hand, "reserved": 0}, True
+    if on_hand < level["reserved"]:
+        return None
+    conn.execute("UPDATE stock SET on_hand = ? WHERE sku = ?", (on_hand, sku))
+    return {**level, "on_hand": on_hand}, False

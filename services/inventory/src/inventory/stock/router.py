@@ -8,15 +8,16 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from chassis import ServiceError
 from chassis.chaos import inject_faults
-from inventory.dependencies import DatabaseDep
+from inventory.dependencies import DatabaseDep, StockAdmin
 from inventory.stock import service
-from inventory.stock.schemas import ReservationCreate, ReservationPublic, StockBatch, StockLevel
+from inventory.stock.schemas import ReservationCreate, ReservationPublic, StockBatch, StockLevel, StockUpdate
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["inventory"], dependencies=[Depends(inject_faults)])
 
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+Sku = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 MAX_BATCH = 100
 
 
@@ -32,11 +33,25 @@ async def get_stock(
 
 
 @router.get("/stock/{sku}", summary="Stock of one SKU", responses={404: {"description": "unknown SKU"}})
-async def get_one(db: DatabaseDep, sku: Annotated[str, Path(min_length=1, max_length=64)]) -> StockLevel:
+async def get_one(db: DatabaseDep, sku: Sku) -> StockLevel:
     batch = await service.get_stock(db=db, skus=[sku])
     if not batch.items:
         raise ServiceError(f"Unknown SKU {sku!r}.", status=404, title="Unknown SKU")
     return batch.items[0]
+
+
+@router.put(
+    "/stock/{sku}",
+    summary="Set the units on hand of a SKU, adding it if new (scope inventory:write)",
+    responses={201: {"description": "a new SKU"}, 409: {"description": "fewer than the reserved units"}},
+)
+async def set_stock(
+    db: DatabaseDep, _admin: StockAdmin, sku: Sku, update: StockUpdate, response: Response
+) -> StockLevel:
+    level, created = await service.set_stock(db=db, sku=sku, update=update)
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return level
 
 
 @router.post(

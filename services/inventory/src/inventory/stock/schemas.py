@@ -7,7 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ReservationCreate", "ReservationLine", "ReservationPublic", "StockBatch", "StockLevel"]
+__all__ = [
+    "ReservationCreate",
+    "StockUpdate",
+    "ReservationLine",
+    "ReservationPublic",
+    "StockBatch",
+    "StockLevel",
+]
 
 SKU = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -23,6 +30,12 @@ class StockLevel(BaseModel):
 class StockBatch(BaseModel):
     items: list[StockLevel] = Field(description="known SKUs, in the order asked")
     missing: list[str] = Field(description="asked SKUs that inventory does not know")
+
+
+class StockUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on_hand: int = Field(ge=0, le=1_000_000, description="units in the warehouse from now on")
 
 
 class ReservationLine(BaseModel):

@@ -8,9 +8,9 @@ from dataclasses import asdict
 from chassis import ServiceError
 from chassis.sqlite import Database
 from inventory.stock import repository
-from inventory.stock.schemas import ReservationCreate, ReservationPublic, StockBatch, StockLevel
+from inventory.stock.schemas import ReservationCreate, ReservationPublic, StockBatch, StockLevel, StockUpdate
 
-__all__ = ["get_reservation", "get_stock", "release", "reserve"]
+__all__ = ["get_reservation", "get_stock", "release", "reserve", "set_stock"]
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +68,15 @@ async def get_reservation(*, db: Database, order_id: str) -> ReservationPublic:
             f"No reservation for order {order_id!r}.", status=404, title="Reservation not found"
         )
     return ReservationPublic(**row)
+
+
+async def set_stock(*, db: Database, sku: str, update: StockUpdate) -> tuple[StockLevel, bool]:
+    """The new level and whether the SKU is new to inventory."""
+    result = await db.write(lambda conn: repository.set_on_hand(conn, sku, update.on_hand))
+    if result is None:
+        raise ServiceError(
+            "More units are reserved than that; release reservations first.", status=409, title="Conflict"
+        )
+    row, created = result
+    log.info("stock of %s set to %s", sku, update.on_hand)
+    return _level(row), created
