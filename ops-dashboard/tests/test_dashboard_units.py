@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from ops_dashboard.alerts.service import to_alert, trace_url
 from ops_dashboard.breakers.repository import MetricsStore
-from ops_dashboard.breakers.service import RateHistory, state_label
+from ops_dashboard.breakers.service import RateHistory, aggregate, state_label
 from ops_dashboard.settings import Settings, parse_service_urls
 
 
@@ -74,3 +74,46 @@ def test_rate_history_is_bounded_and_forgets_gone_breakers() -> None:
     assert history.series("a") == [2.0, 3.0, 4.0]
     history.record([{"name": "a", "rate": 5.0}])
     assert history.series("b") == []
+
+
+def test_aggregation_survives_reports_of_the_wrong_types() -> None:
+    """One odd publisher must not stop the dashboard's tick for everybody."""
+    store = MetricsStore()
+    store.update(
+        {
+            "service": "s",
+            "replica": "odd",
+            "breakers": [
+                {"name": "s->t", "state": None, "counts": "oops", "latency_ms": [1], "request_count": "9"},
+                {
+                    "name": "s->t",
+                    "window_s": 0,
+                    "request_count": True,
+                    "counts": {"success": "x", "failure": 2.0},
+                },
+            ],
+        },
+        seen_at=0.0,
+    )
+    store.update(
+        {
+            "service": "s",
+            "replica": "ok",
+            "breakers": [
+                {
+                    "name": "s->t",
+                    "state": "closed",
+                    "window_s": 10,
+                    "request_count": 20,
+                    "counts": {"success": 20},
+                }
+            ],
+        },
+        seen_at=0.0,
+    )
+    (view,) = aggregate(store, now=0.5, stale_after_s=3, expire_after_s=10)
+    assert view["counts"]["success"] == 20
+    assert view["counts"]["failure"] == 2
+    assert view["rate"] == 2.0
+    assert view["states"] == {"unknown": 2, "closed": 1}
+    assert view["label"] == "1 Closed / 2 Unknown"

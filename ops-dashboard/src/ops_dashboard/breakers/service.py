@@ -64,7 +64,7 @@ def _combine(
     weighted: dict[str, float] = dict.fromkeys(PERCENTILES, 0.0)
     weights: dict[str, float] = dict.fromkeys(PERCENTILES, 0.0)
     for _, breaker, _ in counted:
-        replica_counts = breaker.get("counts") or {}
+        replica_counts = _mapping(breaker.get("counts"))
         for event in EVENTS:
             counts[event] += _int(replica_counts.get(event))
         replica_requests = _int(breaker.get("request_count"))
@@ -72,11 +72,11 @@ def _combine(
         rate += _rate(breaker)
         states[_state(breaker)] += 1
         # Percentiles cannot be summed: Turbine's request-weighted mean is a fair approximation.
-        latency = breaker.get("latency_ms") or {}
+        latency = _mapping(breaker.get("latency_ms"))
         weight = max(replica_requests - _int(replica_counts.get("short_circuited")), 1)
         for p in PERCENTILES:
             value = latency.get(p)
-            if isinstance(value, int | float):
+            if isinstance(value, int | float) and not isinstance(value, bool):
                 weighted[p] += value * weight
                 weights[p] += weight
     errors = counts["failure"] + counts["timeout"]
@@ -130,6 +130,10 @@ def _state(breaker: Mapping[str, Any]) -> str:
 def _rate(breaker: Mapping[str, Any]) -> float:
     window = _float(breaker.get("window_s")) or 10.0
     return _int(breaker.get("request_count")) / window
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _int(value: Any) -> int:

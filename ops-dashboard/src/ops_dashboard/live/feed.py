@@ -54,12 +54,20 @@ class RedisFeed:
                     while True:
                         message = await pubsub.get_message(timeout=1.0)
                         if message is not None:
-                            self._dispatch(message)
+                            self._dispatch_safely(message)
             except (redis.RedisError, OSError) as exc:
                 if status.set("down", f"{type(exc).__name__}: {exc}"[:200]):
                     log.warning("Redis unreachable (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX_S)
+
+    def _dispatch_safely(self, message: dict[str, Any]) -> None:
+        """One odd message must not end the subscription (nothing would update any more)."""
+        try:
+            self._dispatch(message)
+        except Exception:
+            self._dashboard.store.rejected += 1
+            log.exception("a message on %r could not be handled", message.get("channel"))
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         channel = message.get("channel")

@@ -7,6 +7,7 @@ recovery this panel exists to show, and probe traffic would appear as a breaker 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import httpx
 
 __all__ = ["HealthPoller"]
+
+log = logging.getLogger(__name__)
 
 
 class HealthPoller:
@@ -30,7 +33,10 @@ class HealthPoller:
 
     async def run(self, interval_s: float) -> None:
         while True:
-            await self.poll_once()
+            try:
+                await self.poll_once()
+            except Exception:  # the panel goes on with the next round
+                log.exception("health polling failed")
             await asyncio.sleep(interval_s)
 
     async def poll_once(self) -> None:
