@@ -85,7 +85,6 @@ class Refresher:
             snapshot.version,
             reason,
             ", ".join(changed),
-            extra={"config_version": snapshot.version, "changed_keys": changed},
         )
         return True
 
