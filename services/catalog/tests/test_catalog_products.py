@@ -152,3 +152,10 @@ async def test_store_is_created_and_seeded_once(tmp_path: Path, redis_url: str) 
 async def test_ready_reports_the_store(catalog: httpx.AsyncClient) -> None:
     ready = (await catalog.get("/health/ready")).json()
     assert ready["checks"]["store"]["status"] == "up"
+
+
+async def test_openapi_documents_the_api(catalog: httpx.AsyncClient) -> None:
+    assert (await catalog.get("/docs")).status_code == 200
+    paths = (await catalog.get("/openapi.json")).json()["paths"]
+    assert {"/products", "/products/batch", "/products/{product_id}"} <= set(paths)
+    assert {"get", "post"} <= set(paths["/products"])

@@ -134,3 +134,9 @@ async def test_admin_sets_stock_and_adds_skus(inventory: httpx.AsyncClient, issu
     assert (await inventory.put("/stock/p-9001", json={"on_hand": 99}, headers=customer)).status_code == 403
     assert (await inventory.put("/stock/p-9001", json={"on_hand": 99})).status_code == 401
     assert await available(inventory, "p-9001") == 1
+
+
+async def test_openapi_documents_the_api(inventory: httpx.AsyncClient) -> None:
+    assert (await inventory.get("/docs")).status_code == 200
+    paths = (await inventory.get("/openapi.json")).json()["paths"]
+    assert {"/stock", "/stock/{sku}", "/reservations", "/reservations/{order_id}/release"} <= set(paths)

@@ -171,3 +171,11 @@ async def test_chaos_breaks_orders_and_zero_heals_it(platform: Platform) -> None
     assert (await platform.orders.get("/health/ready")).status_code == 200
     set_chaos(platform.orders_app, ChaosSettings(error_rate=0.0))
     assert (await platform.orders.get("/orders", headers=platform.headers("alice"))).status_code == 200
+
+
+async def test_openapi_documents_the_api(platform: Platform) -> None:
+    assert (await platform.orders.get("/docs")).status_code == 200
+    spec = (await platform.orders.get("/openapi.json")).json()
+    assert {"/orders", "/orders/{order_id}"} <= set(spec["paths"])
+    create = spec["paths"]["/orders"]["post"]
+    assert "Idempotency-Key" in {p["name"] for p in create["parameters"]}

@@ -109,3 +109,9 @@ async def test_seeding_is_idempotent(reviews_data_dir: Path, redis_url: str) -> 
             with sqlite3.connect(reviews_data_dir / "reviews.sqlite3") as conn:
                 counts.append(conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0])
     assert counts[0] == counts[1] > 50
+
+
+async def test_openapi_documents_the_api(reviews: httpx.AsyncClient) -> None:
+    assert (await reviews.get("/docs")).status_code == 200
+    paths = (await reviews.get("/openapi.json")).json()["paths"]
+    assert {"/products/{product_id}/reviews", "/summaries"} <= set(paths)
