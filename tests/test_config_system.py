@@ -384,3 +384,64 @@ def test_config_service_outages(stack: Stack) -> None:
         assert proc.ops_config()["version"] == sha
     assert cached.ops_config()["source"] == "config-service"
     cached.stop()
+
+
+def _redis_on(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for("redis-server", lambda: redis.Redis(port=port, socket_connect_timeout=0.2).ping(), timeout_s=10)
+    return process
+
+
+def test_a_redis_outage_loses_events_but_not_the_change(tmp_path: Path) -> None:
+    """Events published while Redis is down are lost; on reconnect the member re-fetches anyway."""
+    port = free_port()
+    broker = _redis_on(port)
+    repo = Repo(tmp_path / "repo")
+    repo.commit("init", **{"catalog.yml": "http:\n  timeout_s: 1.0\n"})
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    config = Proc(
+        "config-service",
+        "config-service",
+        {
+            "REDIS_URL": redis_url,
+            "CONFIG_REPO_URI": str(repo.root),
+            "CONFIG_SEARCH_PATHS": SP,
+            "ENCRYPT_KEY": KEY,
+        },
+        tmp_path / "config-service.log",
+    )
+    catalog = Proc(
+        "catalog",
+        "catalog",
+        {
+            "REDIS_URL": redis_url,
+            "CONFIG_SERVICE_URL": config.url,
+            "CONFIG_CACHE_DIR": str(tmp_path / "cache"),
+            "DATA_DIR": str(tmp_path / "data"),
+        },
+        tmp_path / "catalog.log",
+    )
+    try:
+        config.start()
+        catalog.start()
+        assert catalog.setting("http.timeout_s") == 1.0
+        broker.terminate()
+        broker.wait(10)
+        sha = repo.commit("during the outage", **{"catalog.yml": "http:\n  timeout_s: 0.8\n"})
+        wait_for(
+            "config-service to miss the event", lambda: "not published: Redis unreachable" in config.logs()
+        )
+        assert catalog.setting("http.timeout_s") == 1.0
+        broker = _redis_on(port)
+        wait_for("catalog to catch up", lambda: catalog.setting("http.timeout_s") == 0.8, timeout_s=30)
+        assert catalog.ops_config()["version"] == sha
+        assert "config refresh channel lost" in catalog.logs()
+    finally:
+        catalog.stop()
+        config.stop()
+        broker.terminate()
+        broker.wait(10)
