@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from chassis import Downstream, downstream
 from chassis.auth import Principal
 from gateway_mobile.auth.service import bearer_user
+from gateway_mobile.settings import Settings
 
-__all__ = ["BearerUser", "CatalogDep"]
+__all__ = ["BearerUser", "CatalogDep", "InventoryDep", "OrdersDep", "ReviewsDep", "SettingsDep"]
 
 CatalogDep = Annotated[Downstream, Depends(downstream("catalog"))]
+InventoryDep = Annotated[Downstream, Depends(downstream("inventory"))]
+ReviewsDep = Annotated[Downstream, Depends(downstream("reviews"))]
+OrdersDep = Annotated[Downstream, Depends(downstream("orders"))]
 # The app's user from `Authorization: Bearer` (checked by auth-service introspection).
 # Relay ``user.access_token`` downstream: ``headers=user.auth_header()``.
 BearerUser = Annotated[Principal, Depends(bearer_user)]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.live.current  # the current snapshot (refresh swaps it)
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]

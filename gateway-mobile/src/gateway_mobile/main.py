@@ -9,6 +9,7 @@ from chassis.config_client import load_settings
 from gateway_mobile.auth.lifespan import auth_lifespan
 from gateway_mobile.auth.router import me_router
 from gateway_mobile.auth.router import router as auth_router
+from gateway_mobile.orders.router import router as orders_router
 from gateway_mobile.products.router import router as products_router
 from gateway_mobile.settings import Settings
 
@@ -21,8 +22,14 @@ def create(settings: Settings | None = None) -> FastAPI:
         settings,
         title="gateway-mobile",
         description="BFF for mobile apps: compact payloads.",
-        routers=[products_router, auth_router, me_router],
-        downstreams={"catalog": settings.catalog_url, "auth-service": settings.auth_service_url},
+        routers=[products_router, orders_router, auth_router, me_router],
+        downstreams={
+            "catalog": settings.catalog_url,
+            "inventory": settings.inventory_url,
+            "reviews": settings.reviews_url,
+            "orders": settings.orders_url,
+            "auth-service": settings.auth_service_url,
+        },
         lifespan=auth_lifespan,
     )
 

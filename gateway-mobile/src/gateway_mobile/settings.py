@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chassis import ServiceSettings
+from chassis.bff import BffSettings
 from gateway_mobile.auth.settings import MobileAuthSettings
 
 __all__ = ["Settings"]
@@ -11,6 +12,10 @@ __all__ = ["Settings"]
 class Settings(ServiceSettings):
     service_name: str = "gateway-mobile"
     catalog_url: str = "http://localhost:8011"
+    inventory_url: str = "http://localhost:8012"
+    reviews_url: str = "http://localhost:8013"
+    orders_url: str = "http://localhost:8014"
+    bff: BffSettings = BffSettings()
     auth: MobileAuthSettings = MobileAuthSettings()
 
     def _secret_values(self) -> dict[str, str]:

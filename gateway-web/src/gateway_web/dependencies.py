@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from chassis import Downstream, downstream
 from chassis.auth import Principal
 from gateway_web.auth.service import session_user
+from gateway_web.settings import Settings
 
-__all__ = ["CatalogDep", "SessionUser"]
+__all__ = ["CatalogDep", "InventoryDep", "OrdersDep", "ReviewsDep", "SessionUser", "SettingsDep"]
 
 CatalogDep = Annotated[Downstream, Depends(downstream("catalog"))]
+InventoryDep = Annotated[Downstream, Depends(downstream("inventory"))]
+ReviewsDep = Annotated[Downstream, Depends(downstream("reviews"))]
+OrdersDep = Annotated[Downstream, Depends(downstream("orders"))]
 # The logged-in browser user (cookie -> Redis session -> refresh -> introspection); unsafe methods
 # also need X-CSRF-Token. Relay ``user.access_token`` downstream: ``headers=user.auth_header()``.
 SessionUser = Annotated[Principal, Depends(session_user)]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.live.current  # the current snapshot (refresh swaps it)
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]

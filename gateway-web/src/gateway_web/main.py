@@ -8,6 +8,7 @@ from chassis import create_app, serve
 from chassis.config_client import load_settings
 from gateway_web.auth.lifespan import auth_lifespan
 from gateway_web.auth.router import router as auth_router
+from gateway_web.orders.router import router as orders_router
 from gateway_web.products.router import router as products_router
 from gateway_web.settings import Settings
 
@@ -20,8 +21,14 @@ def create(settings: Settings | None = None) -> FastAPI:
         settings,
         title="gateway-web",
         description="BFF for browsers: rich aggregated views.",
-        routers=[products_router, auth_router],
-        downstreams={"catalog": settings.catalog_url, "auth-service": settings.auth_service_url},
+        routers=[products_router, orders_router, auth_router],
+        downstreams={
+            "catalog": settings.catalog_url,
+            "inventory": settings.inventory_url,
+            "reviews": settings.reviews_url,
+            "orders": settings.orders_url,
+            "auth-service": settings.auth_service_url,
+        },
         lifespan=auth_lifespan,
     )
 

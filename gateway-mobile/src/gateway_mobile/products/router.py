@@ -1,22 +1,79 @@
+"""Mobile product routes (public): a compact feed with cursor pagination, and a product screen."""
+
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query, Response
 
-from gateway_mobile.dependencies import CatalogDep
+from chassis.bff import mark_degraded
+from gateway_mobile.dependencies import CatalogDep, InventoryDep, ReviewsDep, SettingsDep
 from gateway_mobile.products import service
-from gateway_mobile.products.schemas import ProductFeed
+from gateway_mobile.products.schemas import ProductDetail, ProductFeed
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/m/products", tags=["products"])
 
+ProductId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="product id (SKU)")]
+DEGRADED = {"description": "`X-Degraded` names optional parts missing from the answer, e.g. `reviews`"}
 
-@router.get("", summary="Compact product feed with cursor pagination")
+
+@router.get(
+    "",
+    summary="Compact product feed: next page with `cursor` (the page size travels in it)",
+    responses={
+        200: DEGRADED,
+        400: {"description": "bad cursor"},
+        503: {"description": "catalog unavailable"},
+    },
+)
 async def list_products(
     catalog: CatalogDep,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+    inventory: InventoryDep,
+    reviews: ReviewsDep,
+    settings: SettingsDep,
+    response: Response,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="`next_cursor` of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 20,
 ) -> ProductFeed:
-    return await service.list_products(catalog=catalog, cursor=cursor, limit=limit)
+    feed = await service.list_products(
+        catalog=catalog,
+        inventory=inventory,
+        reviews=reviews,
+        budget_s=settings.bff.budget_s,
+        cursor=cursor,
+        limit=limit,
+    )
+    mark_degraded(response, feed.degraded)
+    return feed
+
+
+@router.get(
+    "/{product_id}",
+    summary="Product screen: product, stock, rating summary and one top review",
+    responses={
+        200: DEGRADED,
+        404: {"description": "unknown product"},
+        503: {"description": "catalog unavailable"},
+    },
+)
+async def get_product(
+    catalog: CatalogDep,
+    inventory: InventoryDep,
+    reviews: ReviewsDep,
+    settings: SettingsDep,
+    response: Response,
+    product_id: ProductId,
+) -> ProductDetail:
+    detail = await service.get_product(
+        catalog=catalog,
+        inventory=inventory,
+        reviews=reviews,
+        budget_s=settings.bff.budget_s,
+        product_id=product_id,
+    )
+    mark_degraded(response, detail.degraded)
+    return detail

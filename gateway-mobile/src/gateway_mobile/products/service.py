@@ -1,37 +1,127 @@
-"""Mobile feed: catalog's page reduced to what an app row needs, with an opaque cursor."""
+"""Mobile product views: catalog rows reduced to what an app screen needs, stock and rating joined.
+
+The same parts and rules as the web BFF (catalog required; inventory and reviews optional, lost ->
+``null`` + ``degraded``; the whole answer within ``bff.budget_s``), shaped small for a phone.
+"""
 
 from __future__ import annotations
 
-import base64
+from collections.abc import Mapping
 from typing import Any
 
-from chassis import Downstream, ServiceError
-from gateway_mobile.products.schemas import ProductCompact, ProductFeed
+from chassis import Downstream
+from chassis.bff import View
+from gateway_mobile.pagination import next_cursor, window
+from gateway_mobile.products.schemas import (
+    ProductCompact,
+    ProductDetail,
+    ProductFeed,
+    RatingSummary,
+    TopReview,
+)
 
-__all__ = ["list_products"]
+__all__ = ["MAX_LIMIT", "get_product", "list_products"]
 
-
-def _encode(page: int) -> str:
-    return base64.urlsafe_b64encode(f"p{page}".encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        page = int(raw.removeprefix("p"))
-    except (ValueError, UnicodeDecodeError):
-        raise ServiceError("cursor is not one this API issued", status=400, title="Bad cursor") from None
-    if page < 1:
-        raise ServiceError("cursor is not one this API issued", status=400, title="Bad cursor")
-    return page
+MAX_LIMIT = 50
+RECENT_REVIEWS = 10  # the top review is the best rated of these (newest wins a tie)
+Json = Mapping[str, Any]
 
 
-async def list_products(*, catalog: Downstream, cursor: str | None, limit: int) -> ProductFeed:
-    page = _decode(cursor) if cursor else 1
-    body: dict[str, Any] = await catalog.get_json("/products", params={"page": page, "size": limit})
-    items = [
-        ProductCompact(id=p["id"], name=p["name"], price=p["price_cents"], thumb_url=p.get("image_url", ""))
-        for p in body["items"]
-    ]
-    more = page * limit < body["total"]
-    return ProductFeed(items=items, next_cursor=_encode(page + 1) if more else None)
+async def list_products(
+    *,
+    catalog: Downstream,
+    inventory: Downstream,
+    reviews: Downstream,
+    budget_s: float,
+    cursor: str | None,
+    limit: int,
+) -> ProductFeed:
+    current = window(cursor, limit, MAX_LIMIT)
+    async with View(budget_s) as view:
+        body: Json = await view.required(
+            "catalog", catalog.get_json("/products", params={"page": current.page, "size": current.size})
+        )
+        ids = ",".join(product["id"] for product in body["items"])
+        levels: dict[str, Json] | None = {}
+        ratings: dict[str, Json] | None = {}
+        if ids:
+            stock_call = view.start(
+                inventory.get_json("/stock", params={"skus": ids}, fallback=view.fallback("inventory"))
+            )
+            ratings_call = view.start(
+                reviews.get_json("/summaries", params={"product_ids": ids}, fallback=view.fallback("reviews"))
+            )
+            levels = _by(await view.optional("inventory", stock_call), "sku")
+            ratings = _by(await view.optional("reviews", ratings_call), "product_id")
+    items = []
+    for product in body["items"]:
+        level = levels.get(product["id"]) if levels is not None else None
+        rating = ratings.get(product["id"]) if ratings is not None else None
+        items.append(
+            ProductCompact(
+                id=product["id"],
+                name=product["name"],
+                price=product["price_cents"],
+                thumb_url=product.get("thumb_url", ""),
+                in_stock=level["in_stock"] if level else None,
+                rating=rating["average"] if rating else None,
+            )
+        )
+    return ProductFeed(items=items, next_cursor=next_cursor(current, body["total"]), degraded=view.degraded)
+
+
+async def get_product(
+    *, catalog: Downstream, inventory: Downstream, reviews: Downstream, budget_s: float, product_id: str
+) -> ProductDetail:
+    async with View(budget_s) as view:
+        product_call = view.start(catalog.get_json(f"/products/{product_id}"))
+        stock_call = view.start(
+            inventory.get_json("/stock", params={"skus": product_id}, fallback=view.fallback("inventory"))
+        )
+        rating_call = view.start(
+            reviews.get_json(
+                "/summaries", params={"product_ids": product_id}, fallback=view.fallback("reviews")
+            )
+        )
+        recent_call = view.start(
+            reviews.get_json(
+                f"/products/{product_id}/reviews",
+                params={"size": RECENT_REVIEWS},
+                fallback=view.fallback("reviews"),
+            )
+        )
+        product: Json = await view.required("catalog", product_call)
+        level = (_by(await view.optional("inventory", stock_call), "sku") or {}).get(product_id)
+        summary = (_by(await view.optional("reviews", rating_call), "product_id") or {}).get(product_id)
+        recent = await view.optional("reviews", recent_call)
+    lost_reviews = "reviews" in view.degraded
+    return ProductDetail(
+        id=product["id"],
+        name=product["name"],
+        brand=product.get("brand", ""),
+        description=product.get("description", ""),
+        price=product["price_cents"],
+        currency=product["currency"],
+        image_url=product.get("image_url", ""),
+        in_stock=level["in_stock"] if level else None,
+        available=level["available"] if level else None,
+        rating=None
+        if lost_reviews or summary is None
+        else RatingSummary(average=summary["average"], count=summary["count"]),
+        top_review=None if lost_reviews or recent is None else _top(recent["items"]),
+        degraded=view.degraded,
+    )
+
+
+def _top(items: list[Json]) -> TopReview | None:
+    if not items:
+        return None
+    # Newest first from reviews: max() keeps the first of equals, so the newest best one wins.
+    best = max(items, key=lambda item: item["rating"])
+    return TopReview(author=best["author"], rating=best["rating"], title=best["title"], body=best["body"])
+
+
+def _by(batch: Json | None, key: str) -> dict[str, Json] | None:
+    if batch is None:
+        return None
+    return {item[key]: item for item in batch["items"]}

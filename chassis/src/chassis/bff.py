@@ -1,0 +1,139 @@
+"""What the BFF gateways share: a time budget per answer, and the optional parts an answer lost.
+
+A BFF view fans out to several downstreams. A *required* part (the product itself) that fails
+makes the answer a 503 problem+json with ``Retry-After``; an *optional* part (stock, reviews) that
+fails becomes ``None`` and is named in ``degraded`` and the ``X-Degraded`` header. Failing means:
+the downstream is unavailable (the chassis ``Downstream`` fallback), or the part is still running
+when the budget of the whole answer runs out (it is cancelled then). So an answer never waits
+longer than its budget, whatever its downstreams do.
+
+    async with View(settings.bff.budget_s) as view:
+        product = view.start(catalog.get_json(f"/products/{pid}"))
+        stock = view.start(inventory.get_json("/stock", params=..., fallback=view.fallback("inventory")))
+        body = await view.required("catalog", product)
+        levels = await view.optional("inventory", stock)   # None when lost
+    answer = Page(..., degraded=view.degraded)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from chassis.errors import ServiceError
+from chassis.http import DownstreamError, DownstreamUnavailable, _relay
+
+__all__ = ["DEGRADED_HEADER", "BffSettings", "BudgetExceeded", "View", "mark_degraded", "relayed_error"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEGRADED_HEADER = "X-Degraded"
+
+
+class BffSettings(BaseModel):
+    """``bff.budget_s``: re-read on refresh like every behaviour setting."""
+
+    budget_s: float = Field(
+        2.0, gt=0, le=30, description="the longest an aggregated answer waits for its downstream parts"
+    )
+
+
+class BudgetExceeded(ServiceError):
+    """A required part did not answer within the budget of the whole answer."""
+
+    status = 503
+    title = "Service Unavailable"
+
+    def __init__(self, part: str, budget_s: float) -> None:
+        super().__init__(
+            f"{part} did not answer within the {budget_s:g}s budget of this page",
+            headers={"Retry-After": "1"},
+            extras={"downstream": part, "reason": "budget"},
+        )
+
+
+class View:
+    """One aggregated answer in the making: its deadline, its running parts, the parts it lost.
+
+    Parts started with ``start`` run concurrently (tasks copy the context, so their spans are
+    children of the request's span). Leaving the block cancels whatever still runs.
+    """
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget_s = budget_s
+        self.degraded: list[str] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._deadline = 0.0
+
+    async def __aenter__(self) -> Self:
+        self._deadline = asyncio.get_running_loop().time() + self.budget_s
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        pending = [task for task in self._tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        # Reap them, so no "exception was never retrieved" and no call outlives its request.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def start(self, call: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.create_task(call)
+        self._tasks.append(task)
+        return task
+
+    def fallback(self, part: str) -> Callable[[DownstreamUnavailable], None]:
+        """For ``Downstream.json(fallback=...)``: the part is lost, its value unknown."""
+
+        def lost(error: DownstreamUnavailable) -> None:
+            self.lose(part)
+
+        return lost
+
+    def lose(self, part: str) -> None:
+        if part not in self.degraded:
+            self.degraded.append(part)
+
+    async def required(self, part: str, task: Awaitable[T]) -> T:
+        """The part's value; 503 when it is unavailable or late (a 4xx is relayed as it is)."""
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                return await task
+        except TimeoutError:
+            raise BudgetExceeded(part, self.budget_s) from None
+
+    async def optional(self, part: str, task: Awaitable[T]) -> T | None:
+        """The part's value, or ``None`` (and the part marked degraded) when it is lost or late."""
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                return await task
+        except TimeoutError:
+            log.info(
+                "%s dropped from the answer: still running when the %gs budget ran out", part, self.budget_s
+            )
+        except DownstreamError as exc:
+            # A 4xx where data was expected: a contract problem worth a warning, not a broken page.
+            log.warning("%s dropped from the answer: it answered %s (%s)", part, exc.status, exc.detail)
+        self.lose(part)
+        return None
+
+
+def mark_degraded(response: Response, degraded: Sequence[str]) -> None:
+    """``X-Degraded: reviews, inventory`` on an answer that lost optional parts."""
+    if degraded:
+        response.headers[DEGRADED_HEADER] = ", ".join(degraded)
+
+
+def relayed_error(response: httpx.Response) -> DownstreamError:
+    """The downstream's 4xx as our own problem+json (same status, detail, Retry-After), for
+    callers of ``Downstream.request`` that need the status or headers of a success too."""
+    return _relay(response)

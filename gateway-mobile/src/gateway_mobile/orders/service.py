@@ -1,0 +1,74 @@
+"""Mobile orders: placed and read through orders with the bearer's token relayed; compact answers.
+
+orders is the only part (the lines carry the product names as ordered), so there is nothing to
+degrade: when orders, or the inventory it reserves in, is unavailable the answer is 503 with
+Retry-After, and its 400/409/422 are relayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chassis import Downstream
+from chassis.auth import Principal
+from chassis.bff import View, relayed_error
+from gateway_mobile.orders.schemas import OrderCompact, OrderCreate, OrderFeed, OrderItem
+from gateway_mobile.pagination import next_cursor, window
+
+__all__ = ["MAX_LIMIT", "create_order", "get_order", "list_orders"]
+
+MAX_LIMIT = 50
+Json = Mapping[str, Any]
+
+
+async def create_order(
+    *, orders: Downstream, user: Principal, order: OrderCreate, idempotency_key: str | None
+) -> tuple[OrderCompact, int, bool]:
+    """The order, the status orders answered (201 new, 200 replayed) and whether it was a replay."""
+    headers = user.auth_header()
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    response = await orders.request("POST", "/orders", json=order.model_dump(), headers=headers)
+    if response.status_code >= 400:
+        raise relayed_error(response)
+    replayed = response.headers.get("idempotent-replayed") == "true"
+    return _compact(response.json()), response.status_code, replayed
+
+
+async def list_orders(
+    *, orders: Downstream, user: Principal, budget_s: float, cursor: str | None, limit: int
+) -> OrderFeed:
+    current = window(cursor, limit, MAX_LIMIT)
+    async with View(budget_s) as view:
+        body: Json = await view.required(
+            "orders",
+            orders.get_json(
+                "/orders", params={"page": current.page, "size": current.size}, headers=user.auth_header()
+            ),
+        )
+    return OrderFeed(
+        items=[_compact(item) for item in body["items"]], next_cursor=next_cursor(current, body["total"])
+    )
+
+
+async def get_order(*, orders: Downstream, user: Principal, budget_s: float, order_id: str) -> OrderCompact:
+    async with View(budget_s) as view:
+        body: Json = await view.required(
+            "orders", orders.get_json(f"/orders/{order_id}", headers=user.auth_header())
+        )
+    return _compact(body)
+
+
+def _compact(order: Json) -> OrderCompact:
+    return OrderCompact(
+        id=order["id"],
+        status=order["status"],
+        total=order["total_cents"],
+        currency=order["currency"],
+        created_at=order["created_at"],
+        items=[
+            OrderItem(product_id=line["product_id"], name=line["name"], quantity=line["quantity"])
+            for line in order["lines"]
+        ],
+    )

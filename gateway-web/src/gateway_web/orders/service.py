@@ -1,0 +1,124 @@
+"""Web orders: placed and read through orders (the user's token relayed), shown with catalog pictures.
+
+orders is required: it prices, reserves and stores (its 409/422/400 are relayed; when it or the
+inventory behind it is unavailable, 503 with Retry-After). catalog is optional here: the order
+lines carry the names as ordered; catalog adds the current picture, or the view is degraded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from chassis import Downstream
+from chassis.auth import Principal
+from chassis.bff import View, relayed_error
+from gateway_web.orders.schemas import OrderCreate, OrderLineView, OrderList, OrderView
+
+__all__ = ["PlacedOrder", "create_order", "get_order", "list_orders"]
+
+Json = Mapping[str, Any]
+
+
+class PlacedOrder:
+    """The order and how orders answered (201 new, 200 replayed for the same Idempotency-Key)."""
+
+    def __init__(self, order: OrderView, status_code: int, replayed: bool) -> None:
+        self.order, self.status_code, self.replayed = order, status_code, replayed
+
+
+async def create_order(
+    *,
+    orders: Downstream,
+    catalog: Downstream,
+    user: Principal,
+    budget_s: float,
+    order: OrderCreate,
+    idempotency_key: str | None,
+) -> PlacedOrder:
+    headers = user.auth_header()
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key  # orders answers 400 without one: relayed
+    # A write is not bounded by the page budget: cutting it short would leave the client guessing;
+    # the orders client timeout bounds it, and a retry with the same key is safe.
+    response = await orders.request("POST", "/orders", json=order.model_dump(), headers=headers)
+    if response.status_code >= 400:
+        raise relayed_error(response)
+    async with View(budget_s) as view:
+        thumbs = await _thumbs(view, catalog, [response.json()])
+    replayed = response.headers.get("idempotent-replayed") == "true"
+    return PlacedOrder(_view(response.json(), thumbs, view.degraded), response.status_code, replayed)
+
+
+async def list_orders(
+    *, orders: Downstream, catalog: Downstream, user: Principal, budget_s: float, page: int, size: int
+) -> OrderList:
+    async with View(budget_s) as view:
+        body: Json = await view.required(
+            "orders",
+            orders.get_json("/orders", params={"page": page, "size": size}, headers=user.auth_header()),
+        )
+        thumbs = await _thumbs(view, catalog, body["items"])
+    return OrderList(
+        items=[_view(item, thumbs, []) for item in body["items"]],
+        page=body["page"],
+        size=body["size"],
+        total=body["total"],
+        degraded=view.degraded,
+    )
+
+
+async def get_order(
+    *, orders: Downstream, catalog: Downstream, user: Principal, budget_s: float, order_id: str
+) -> OrderView:
+    async with View(budget_s) as view:
+        body: Json = await view.required(
+            "orders", orders.get_json(f"/orders/{order_id}", headers=user.auth_header())
+        )
+        thumbs = await _thumbs(view, catalog, [body])
+    return _view(body, thumbs, view.degraded)
+
+
+async def _thumbs(view: View, catalog: Downstream, orders: Sequence[Json]) -> dict[str, str] | None:
+    """Pictures of every product in these orders: one catalog batch call (optional part)."""
+    ids = list(dict.fromkeys(line["product_id"] for order in orders for line in order["lines"]))
+    if not ids:
+        return {}
+    batch: Json | None = await view.optional(
+        "catalog",
+        catalog.get_json(
+            "/products/batch", params={"ids": ",".join(ids[:100])}, fallback=view.fallback("catalog")
+        ),
+    )
+    if batch is None:
+        return None
+    return {product["id"]: product.get("thumb_url", "") for product in batch["items"]}
+
+
+def _money(cents: int, currency: str) -> str:
+    return f"{cents / 100:.2f} {currency}"
+
+
+def _view(order: Json, thumbs: dict[str, str] | None, degraded: list[str]) -> OrderView:
+    currency = order["currency"]
+    return OrderView(
+        id=order["id"],
+        status=order["status"],
+        lines=[
+            OrderLineView(
+                product_id=line["product_id"],
+                name=line["name"],
+                quantity=line["quantity"],
+                unit_price=_money(line["unit_price_cents"], currency),
+                unit_price_cents=line["unit_price_cents"],
+                line_total_cents=line["line_total_cents"],
+                thumb_url=thumbs.get(line["product_id"]) if thumbs is not None else None,
+            )
+            for line in order["lines"]
+        ],
+        total=_money(order["total_cents"], currency),
+        total_cents=order["total_cents"],
+        currency=currency,
+        created_at=order["created_at"],
+        degraded=degraded,
+    )
