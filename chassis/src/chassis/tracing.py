@@ -38,8 +38,9 @@ __all__ = ["configure_tracing", "current_trace_id", "exporter_stats", "flush_spa
 
 log = logging.getLogger(__name__)
 
-# Health probes run every few seconds; tracing them would bury real traffic.
-_EXCLUDED_URLS = "/health/live,/health/ready"
+# Health probes run every few seconds (tracing them would bury real traffic); an SSE stream
+# would be one span as long as the browser tab stays open.
+_EXCLUDED_URLS = "/health/live,/health/ready,/stream"
 
 _provider: TracerProvider | None = None
 _lock = threading.Lock()

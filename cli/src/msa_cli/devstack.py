@@ -273,12 +273,18 @@ def _in_start_order(services: list[ComposeService]) -> list[ComposeService]:
 
 
 def _mentions(value: str, host: str) -> bool:
-    return value == host or urlsplit(value).hostname == host if "://" in value else value == host
+    return _localize(value, {host: "x:1"}) != value
 
 
 def _localize(value: str, addresses: Mapping[str, str | None], keep_unknown: bool = False) -> str:
-    """Rewrite a compose host name in a value (bare host or URL) to its local address; a host
-    that does not run locally becomes "" (the service then disables that integration)."""
+    """Rewrite compose host names in a value to local addresses: a bare host, a URL, or a list of
+    them (``a,b`` or ``name=url,name=url``). A host that does not run locally becomes "" (the
+    service then disables that integration)."""
+    if "," in value:
+        return ",".join(_localize(item, addresses, keep_unknown) for item in value.split(","))
+    if "=" in value and "://" in value.split("=", 1)[1]:
+        name, url = value.split("=", 1)
+        return f"{name}={_localize(url, addresses, keep_unknown)}"
     if value in addresses:
         address = addresses[value]
         return address.rsplit(":", 1)[0] if address else ""
