@@ -1,16 +1,14 @@
 """Request body size limit: 413 problem+json before a large body is buffered.
 
-Pure ASGI. A declared ``Content-Length`` over the limit is refused at once; a chunked body is
-counted as it streams and refused when it crosses the limit (raised as an HTTP 413 inside the
-app, so the chassis error handler renders it).
+Pure ASGI. A declared ``Content-Length`` over the limit is refused when the app first asks for
+the body; a chunked body is counted as it streams and refused when it crosses the limit. Both
+raise HTTP 413 inside the app, so the chassis error handler renders problem+json with the trace id.
 """
 
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from chassis.errors import problem_response
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "BodySizeLimit"]
 
@@ -29,16 +27,14 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            response = problem_response(
-                413, detail=self._detail(), instance=scope["path"], max_bytes=self.max_bytes
-            )
-            await response(scope, receive, send)
-            return
         seen = 0
 
-        async def counting_receive() -> Message:
+        async def limited_receive() -> Message:
+            # Raised where the app reads the body, so the chassis handlers render it (with the
+            # trace id); a declared oversize body is refused before a byte of it is read.
             nonlocal seen
+            if declared is not None and declared > self.max_bytes:
+                raise HTTPException(413, detail=self._detail())
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
@@ -46,7 +42,7 @@ class BodySizeLimit:
                     raise HTTPException(413, detail=self._detail())
             return message
 
-        await self.app(scope, counting_receive, send)
+        await self.app(scope, limited_receive, send)
 
     def _detail(self) -> str:
         return f"The request body is larger than {self.max_bytes} bytes."

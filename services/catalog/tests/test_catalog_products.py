@@ -128,6 +128,8 @@ async def test_oversize_body_is_413(
     answer = await catalog.post("/products", json=body, headers=bearer())
     assert answer.status_code == 413
     assert answer.headers["content-type"].startswith(PROBLEM)
+    assert answer.json()["trace_id"]
+    assert "x-request-id" in answer.headers
 
     async def chunks():  # type: ignore[no-untyped-def]
         for _ in range(20):
