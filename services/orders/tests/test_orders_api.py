@@ -179,3 +179,21 @@ async def test_openapi_documents_the_api(platform: Platform) -> None:
     assert {"/orders", "/orders/{order_id}"} <= set(spec["paths"])
     create = spec["paths"]["/orders"]["post"]
     assert "Idempotency-Key" in {p["name"] for p in create["parameters"]}
+
+
+async def test_concurrent_posts_with_one_key_make_one_order(platform: Platform) -> None:
+    headers = platform.headers("alice", "k-race")
+    answers = await asyncio.gather(
+        *(platform.orders.post("/orders", json=TENT_AND_SOCKS, headers=headers) for _ in range(4))
+    )
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes.count(201) == 1
+    assert set(codes) <= {200, 201, 409}  # 409 = the first is still running (with Retry-After)
+    for answer in answers:
+        if answer.status_code == 409:
+            assert answer.headers["retry-after"] == "1"
+    replay = await platform.orders.post("/orders", json=TENT_AND_SOCKS, headers=headers)
+    assert replay.status_code == 200
+    with platform.orders_db() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'").fetchone()[0] == 1
+    assert platform.reserved_units("p-1011") == 1
