@@ -291,3 +291,20 @@ def test_logstash_replaces_the_default_pipeline(services: dict[str, Any]) -> Non
     # The whole pipeline directory is replaced, so the image's logstash.conf cannot be loaded.
     assert mounts["/usr/share/logstash/pipeline"] == REPO / "deploy/logstash/pipeline"
     assert "9600" in " ".join(spec["healthcheck"]["test"])
+
+
+def test_compose_smoke_workflow_builds_waits_provisions_and_tears_down(services: dict[str, Any]) -> None:
+    workflow = yaml.safe_load((REPO / ".github/workflows/compose-smoke.yml").read_text())
+    steps = workflow["jobs"]["smoke"]["steps"]
+    script = "\n".join(step.get("run", "") for step in steps)
+    assert "docker compose build" in script
+    assert "up -d --wait" in script
+    # kibana-setup is a one-shot that nothing depends on: run it so its exit code fails the job.
+    assert not any("kibana-setup" in (spec.get("depends_on") or {}) for spec in services.values())
+    assert "docker compose run --rm kibana-setup" in script
+    for published in ("8080", "8081", "9411"):
+        assert f"localhost:{published}" in script
+    assert "_count?q=trace_id:" in script
+    teardown = steps[-1]
+    assert teardown["if"] == "always()"
+    assert teardown["run"].strip() == "docker compose down -v"
