@@ -190,3 +190,20 @@ async def test_auth_service_down_is_a_quick_503(make_gateway: Callable[..., Fast
         assert response.status_code == 503
         assert response.headers["content-type"] == PROBLEM
         assert "retry-after" in response.headers
+
+
+async def test_a_second_login_replaces_and_ends_the_old_session(
+    web: httpx.AsyncClient, redis_url: str
+) -> None:
+    await login(web)
+    old_cookie = web.cookies["msa_session"]
+    await login(web, {"username": "bob", "password": "bob-password"})
+    assert web.cookies["msa_session"] != old_cookie  # a fresh id: a planted cookie is worthless
+    assert (await web.get("/auth/me")).json()["sub"] == "bob"
+    replay = await web.get("/auth/me", headers={"cookie": f"msa_session={old_cookie}"})
+    assert replay.status_code == 401
+    store = aioredis.Redis.from_url(redis_url)
+    try:
+        assert len(await store.keys("auth:session:*")) == 1  # alice's auth-service session ended too
+    finally:
+        await store.aclose()

@@ -75,9 +75,12 @@ async def login(*, request: Request, response: Response) -> LoginResponse:
     )
     session_id = new_secret()  # always a new id: a cookie planted before login is worthless
     try:
-        if previous := request.cookies.get(settings.cookie_name):
-            await repository.delete(previous)
         await repository.put(session_id, record, ttl_s=settings.session_ttl_s)
+        if (previous := request.cookies.get(settings.cookie_name)) and (
+            old := await repository.get(previous)
+        ):
+            await repository.delete(previous)  # a new login replaces the browser's old session
+            await _revoke_quietly(client, old.refresh_token)
     except SessionStoreUnavailable:
         await _revoke_quietly(client, tokens.refresh_token)
         raise
