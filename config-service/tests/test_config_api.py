@@ -374,3 +374,30 @@ async def test_openapi_still_served(git_repo: Any, config_app: Any) -> None:
 def test_httpx_keeps_encoded_dots() -> None:
     # The traversal cases above rely on the client sending %2E%2E as is.
     assert httpx.URL("http://x/%2E%2E/default").raw_path == b"/%2E%2E/default"
+
+
+async def test_unreadable_repository_is_reported_and_retried(git_repo: Any, config_app: Any) -> None:
+    sha = git_repo.commit("init", **BASE)
+    missing = git_repo.root.parent / "mounted-later"
+    async with config_app(missing) as cfg:
+        ready = await cfg.client.get("/health/ready")
+        assert ready.status_code == 503
+        assert "is not a folder" in ready.json()["checks"]["repository"]["error"]
+        read = await cfg.client.get("/catalog/default")
+        assert read.status_code == 503
+        assert read.headers["content-type"] == "application/problem+json"
+        git_repo.root.rename(missing)  # the mount appears
+        for _ in range(80):  # reopened with backoff (1 s, 2 s, ...)
+            if (await cfg.client.get("/health/ready")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert (await cfg.client.get("/catalog/default")).json()["version"] == sha
+
+
+async def test_worktree_without_its_git_dir_says_why(tmp_path: Path, config_app: Any) -> None:
+    checkout = tmp_path / "worktree"
+    checkout.mkdir()
+    (checkout / ".git").write_text("gitdir: /elsewhere/.git/worktrees/x\n")
+    async with config_app(checkout) as cfg:
+        error = (await cfg.client.get("/health/ready")).json()["checks"]["repository"]["error"]
+        assert "not mounted" in error

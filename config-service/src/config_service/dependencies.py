@@ -14,6 +14,7 @@ from config_service.crypto.service import Cipher
 from config_service.environment.service import EnvironmentService
 from config_service.monitor.service import Monitor
 from config_service.settings import Settings
+from config_service.store import ConfigStore
 
 __all__ = ["CipherDep", "ClientDep", "EnvironmentDep", "MonitorDep", "SettingsDep"]
 
@@ -43,19 +44,23 @@ async def require_client(
     )
 
 
+def _store(request: Request) -> ConfigStore:
+    store: ConfigStore = request.app.state.store
+    return store
+
+
 def get_environment(request: Request) -> EnvironmentService:
-    service: EnvironmentService = request.app.state.environment
-    return service
+    return _store(request).require()[0]
 
 
 def get_cipher(request: Request) -> Cipher:
-    cipher: Cipher = request.app.state.cipher
+    cipher = _store(request).cipher
+    assert cipher is not None  # set before the app serves
     return cipher
 
 
 def get_monitor(request: Request) -> Monitor:
-    monitor: Monitor = request.app.state.monitor
-    return monitor
+    return _store(request).require()[1]
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
