@@ -123,6 +123,7 @@ async def test_forged_stale_and_revoked_tokens_are_401_at_the_gateway(
         "wrong issuer": signed({"iss": "http://evil.example"}),
         "unknown kid": signed({}, by=stranger, header_kid="unknown-kid"),
         "revoked session": revoked["access_token"],
+        "a refresh token": (await token(mobile, "admin"))["refresh_token"],
     }
     for reason, bad in cases.items():
         response = await mobile.get("/m/me", headers=bearer(bad))

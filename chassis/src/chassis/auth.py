@@ -371,7 +371,9 @@ class AuthServiceClient:
             if response.status_code != 200:
                 raise self._unexpected(response)
             body = response.json()
-            principal = _principal(body, token) if body.get("active") else None
+            # a refresh token is active too, but it is no access token: never accept it as one
+            usable = body.get("active") is True and body.get("token_type") != "refresh_token"
+            principal = _principal(body, token) if usable else None
             self._remember(key, principal, body.get("exp"))
         if principal is None:
             raise Unauthorized("The access token is not active (expired, revoked or invalid).")
