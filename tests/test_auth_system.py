@@ -20,7 +20,7 @@ from msa_testing.fixtures import Topology
 
 pytestmark = pytest.mark.system
 
-SERVICES = {"auth-service", "gateway-web", "gateway-mobile"}
+SERVICES = {"config-service", "auth-service", "gateway-web", "gateway-mobile"}
 PROBLEM = "application/problem+json"
 # A request that has not answered in this long hangs: the gateways' budget is ~1.5 s per call.
 HANG_S = 10.0
