@@ -356,6 +356,19 @@ def test_malformed_yaml_commit_keeps_the_last_good_values(stack: Stack) -> None:
     wait_for("the repair to clear the report", lambda: reported() == [])
 
 
+def test_traversal_odd_names_and_unknown_labels_over_real_http(stack: Stack) -> None:
+    base = stack.config.url
+    for path in ("/%2E%2E/default", "/catalog/%2e%2e", "/catalog/default/..(_)..(_)etc", "/cat$log/default"):
+        response = httpx.get(base + path, auth=AUTH, timeout=5)
+        assert response.status_code == 400, path
+        assert response.headers["content-type"] == "application/problem+json"
+    for path in ("/catalog/default/no-such-branch", "/no-such-branch/catalog-default.yml"):
+        response = httpx.get(base + path, auth=AUTH, timeout=5)
+        assert response.status_code == 404, path
+        assert response.json()["title"] == "Unknown label"
+    assert httpx.get(f"{base}/catalog/default", timeout=5).status_code == 401
+
+
 def test_config_service_outages(stack: Stack) -> None:
     catalog = stack.catalog
     stack.config.stop()
