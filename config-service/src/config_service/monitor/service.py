@@ -121,7 +121,13 @@ class Monitor:
                 paths.update(changed)
         version = await self.head()
         apps = self.apps_for(paths)
-        log.info("new commit(s) on %s; affected apps: %s", ", ".join(_moved(heads, current)), apps or "none")
+        # Commits that touch no config file (most of them, in this project's own repository) are quiet.
+        log.log(
+            logging.INFO if apps else logging.DEBUG,
+            "new commit(s) on %s; affected apps: %s",
+            ", ".join(_moved(heads, current)),
+            apps or "none",
+        )
         if apps:
             await self.publish(apps, version=version, reason="commit")
         return current
