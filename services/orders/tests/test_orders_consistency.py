@@ -10,7 +10,7 @@ import asyncio
 import random
 from collections import Counter
 
-from chassis.settings import ChaosSettings
+from chassis.settings import BreakerSettings, ChaosSettings
 from orders.orders import service
 
 from .conftest import Platform, set_chaos
@@ -37,6 +37,11 @@ async def place(platform: Platform, n: int, rng: random.Random) -> list[int]:
 async def test_no_order_without_reservation_and_no_reservation_without_order(platform: Platform) -> None:
     random.seed(20261126)  # the chaos dice of this process
     rng = random.Random(5)
+    # The breaker would turn most failures into fast 503s; keep it closed so faults reach every step.
+    live = platform.orders_app.state.live
+    live.replace(
+        live.current.model_copy(update={"breaker": BreakerSettings(fail_max=1000, reset_timeout_s=0.2)})
+    )
     set_chaos(platform.inventory_app, ChaosSettings(error_rate=0.2))
     set_chaos(platform.orders_app, ChaosSettings(store_error_rate=0.25))
     platform.inventory_link.loss_rate = 0.2
