@@ -65,7 +65,12 @@ def _timed_storage() -> None:
 
         setattr(RedisBreakerStorage, name, property(getter, setter if prop.fset else None))
 
-    for method in ("increment_counter", "reset_counter", "increment_success_counter", "reset_success_counter"):
+    for method in (
+        "increment_counter",
+        "reset_counter",
+        "increment_success_counter",
+        "reset_success_counter",
+    ):
         wrap_method(method)
     for prop in ("state", "counter", "success_counter", "opened_at"):
         wrap_property(prop)
@@ -94,15 +99,27 @@ async def main() -> None:
     try:
         with flaky_server() as server:
             settings = ServiceSettings(service_name="bench", redis_url=redis_server.url, zipkin_endpoint=None)
-            async with httpx.AsyncClient(base_url=server.url) as plain:  # noqa: TID251 - the baseline
+            async with httpx.AsyncClient(base_url=server.url) as plain:
                 direct = await _run(lambda: plain.get("/x"))
-            memory = Downstream(caller="bench", callee="memory", base_url=server.url, live=LiveSettings(settings),
-                                registry=BreakerRegistry(), breaker_redis=None)
+            memory = Downstream(
+                caller="bench",
+                callee="memory",
+                base_url=server.url,
+                live=LiveSettings(settings),
+                registry=BreakerRegistry(),
+                breaker_redis=None,
+            )
             in_memory = await _run(lambda: memory.get_json("/x"))
             await memory.aclose()
             _timed_storage()
-            shared = Downstream(caller="bench", callee="shared", base_url=server.url, live=LiveSettings(settings),
-                                registry=BreakerRegistry(), breaker_redis=redis.Redis.from_url(redis_server.url))
+            shared = Downstream(
+                caller="bench",
+                callee="shared",
+                base_url=server.url,
+                live=LiveSettings(settings),
+                registry=BreakerRegistry(),
+                breaker_redis=redis.Redis.from_url(redis_server.url),
+            )
             blocked_s = 0.0
             in_redis = await _run(lambda: shared.get_json("/x"))
             blocked_per_call = blocked_s / (N + 50) * 1e6
@@ -114,8 +131,10 @@ async def main() -> None:
     print(_row("plain httpx.AsyncClient", direct, base))
     print(_row("Downstream, breaker in memory", in_memory, base))
     print(_row("Downstream, breaker state in Redis", in_redis, base))
-    print(f"event loop blocked by sync Redis breaker calls: {blocked_per_call:.1f} µs per call "
-          f"({blocked_per_call / statistics.fmean(in_redis) * 100:.1f}% of the call)")
+    print(
+        f"event loop blocked by sync Redis breaker calls: {blocked_per_call:.1f} µs per call "
+        f"({blocked_per_call / statistics.fmean(in_redis) * 100:.1f}% of the call)"
+    )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,12 @@ def _latencies(client: httpx.Client, url: str) -> list[float]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as state:
-        stack = DevStack(compose_file=REPO / "docker-compose.yml", state_dir=Path(state), free_ports=True,
-                         zipkin_url="http://127.0.0.1:9")
+        stack = DevStack(
+            compose_file=REPO / "docker-compose.yml",
+            state_dir=Path(state),
+            free_ports=True,
+            zipkin_url="http://127.0.0.1:9",
+        )
         start = time.perf_counter()
         try:
             stack.plan()
@@ -52,7 +56,9 @@ def main() -> None:
             stack.wait_ready(timeout_s=180)
             startup = time.perf_counter() - start
             time.sleep(2)  # let lazy imports settle before reading memory
-            print(f"start-up: every service ready {startup:.1f} s after launch ({len(stack.services)} services)")
+            print(
+                f"start-up: every service ready {startup:.1f} s after launch ({len(stack.services)} services)"
+            )
             total = 0.0
             for service in stack.services.values():
                 assert service.process is not None
@@ -71,7 +77,9 @@ def main() -> None:
             print(f"latency over {N} sequential requests (after 20 warm-up):")
             for name, samples in results:
                 q = statistics.quantiles(samples, n=100)
-                print(f"  {name:<32} p50 {q[49]:6.2f} ms  p99 {q[98]:6.2f} ms  x{q[49] / base:4.2f} of direct")
+                print(
+                    f"  {name:<32} p50 {q[49]:6.2f} ms  p99 {q[98]:6.2f} ms  x{q[49] / base:4.2f} of direct"
+                )
         finally:
             stack.stop()
 
