@@ -4,8 +4,12 @@ A BFF view fans out to several downstreams. A *required* part (the product itsel
 makes the answer a 503 problem+json with ``Retry-After``; an *optional* part (stock, reviews) that
 fails becomes ``None`` and is named in ``degraded`` and the ``X-Degraded`` header. Failing means:
 the downstream is unavailable (the chassis ``Downstream`` fallback), or the part is still running
-when the budget of the whole answer runs out (it is cancelled then). So an answer never waits
-longer than its budget, whatever its downstreams do.
+when the budget of the whole answer runs out. So an answer never waits longer than its budget,
+whatever its downstreams do.
+
+A late part is left to finish in the background rather than cancelled: its own downstream timeout
+still bounds it, and the breaker hears its verdict (pybreaker counts a cancelled call as a success,
+so cancelling slow calls would keep the circuit of a slow downstream closed for ever).
 
     async with View(settings.bff.budget_s) as view:
         product = view.start(catalog.get_json(f"/products/{pid}"))
@@ -64,7 +68,7 @@ class View:
     """One aggregated answer in the making: its deadline, its running parts, the parts it lost.
 
     Parts started with ``start`` run concurrently (tasks copy the context, so their spans are
-    children of the request's span). Leaving the block cancels whatever still runs.
+    children of the request's span). Whatever still runs when the block ends finishes detached.
     """
 
     def __init__(self, budget_s: float) -> None:
@@ -80,16 +84,23 @@ class View:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        pending = [task for task in self._tasks if not task.done()]
-        for task in pending:
-            task.cancel()
-        # Reap them, so no "exception was never retrieved" and no call outlives its request.
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task in self._tasks:
+            if task.done():
+                _reap(task)
+            else:  # late, or not needed after all (a required part failed): let it finish
+                _detached.add(task)
+                task.add_done_callback(_reap)
 
     def start(self, call: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.create_task(call)
         self._tasks.append(task)
         return task
+
+    async def _within_budget(self, part: Awaitable[T]) -> T:
+        task = part if isinstance(part, asyncio.Task) else self.start(_awaited(part))
+        async with asyncio.timeout_at(self._deadline):
+            # shield: the budget stops the waiting, not the call (see the module docstring)
+            return await asyncio.shield(task)
 
     def fallback(self, part: str) -> Callable[[DownstreamUnavailable], None]:
         """For ``Downstream.json(fallback=...)``: the part is lost, its value unknown."""
@@ -106,16 +117,14 @@ class View:
     async def required(self, part: str, task: Awaitable[T]) -> T:
         """The part's value; 503 when it is unavailable or late (a 4xx is relayed as it is)."""
         try:
-            async with asyncio.timeout_at(self._deadline):
-                return await task
+            return await self._within_budget(task)
         except TimeoutError:
             raise BudgetExceeded(part, self.budget_s) from None
 
     async def optional(self, part: str, task: Awaitable[T]) -> T | None:
         """The part's value, or ``None`` (and the part marked degraded) when it is lost or late."""
         try:
-            async with asyncio.timeout_at(self._deadline):
-                return await task
+            return await self._within_budget(task)
         except TimeoutError:
             log.info(
                 "%s dropped from the answer: still running when the %gs budget ran out", part, self.budget_s
@@ -125,6 +134,21 @@ class View:
             log.warning("%s dropped from the answer: it answered %s (%s)", part, exc.status, exc.detail)
         self.lose(part)
         return None
+
+
+# Late parts still running after their answer went out; held here so they are not garbage-collected.
+_detached: set[asyncio.Task[Any]] = set()
+
+
+def _reap(task: asyncio.Task[Any]) -> None:
+    """Collect a finished part's outcome (its failure was counted by its breaker already)."""
+    _detached.discard(task)
+    if not task.cancelled():
+        task.exception()
+
+
+async def _awaited(part: Awaitable[T]) -> T:
+    return await part
 
 
 def mark_degraded(response: Response, degraded: Sequence[str]) -> None:
