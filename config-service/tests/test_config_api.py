@@ -401,3 +401,19 @@ async def test_worktree_without_its_git_dir_says_why(tmp_path: Path, config_app:
     async with config_app(checkout) as cfg:
         error = (await cfg.client.get("/health/ready")).json()["checks"]["repository"]["error"]
         assert "not mounted" in error
+
+
+def test_accepted_clients_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from config_service.settings import Settings
+
+    monkeypatch.setenv("CONFIG_CLIENTS", "catalog:pw-1, orders:pw:2")
+    clients = Settings().config_clients
+    assert {user: pw.get_secret_value() for user, pw in clients.items()} == {
+        "catalog": "pw-1",
+        "orders": "pw:2",
+    }
+    monkeypatch.setenv("CONFIG_CLIENTS", '{"a": "b"}')
+    assert Settings().config_clients["a"].get_secret_value() == "b"
+    monkeypatch.setenv("CONFIG_CLIENTS", "no-password")
+    with pytest.raises(ValueError, match="user:password"):
+        Settings()

@@ -7,11 +7,13 @@ and ``ENV=production`` refuses them.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from chassis import ServiceSettings
 from chassis.config_client import ConfigClientSettings
@@ -47,9 +49,22 @@ class Settings(ServiceSettings):
         description="where a repository given by URL is cloned",
     )
     encrypt_key: SecretStr = Field(SecretStr(DEV_ENCRYPT_KEY), description="key for {cipher} values")
-    config_clients: dict[str, SecretStr] = Field(
-        default_factory=_dev_clients, description='accepted HTTP basic credentials, JSON {"user": "password"}'
+    config_clients: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=_dev_clients,
+        description='accepted HTTP basic credentials: "user:password,user2:password2" or JSON {"user": "password"}',
     )
+
+    @field_validator("config_clients", mode="before")
+    @classmethod
+    def _parse_clients(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("{"):
+            return json.loads(value)
+        pairs = [item.split(":", 1) for item in value.split(",") if item.strip()]
+        if any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
+            raise ValueError("CONFIG_CLIENTS: expected user:password pairs separated by commas")
+        return {user.strip(): password for user, password in pairs}
 
     @model_validator(mode="after")
     def _never_its_own_client(self) -> Self:
