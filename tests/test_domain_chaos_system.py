@@ -132,7 +132,7 @@ def test_orders_under_inventory_and_store_faults_leave_consistent_stores(
     write_and_commit(
         repo,
         "faults on",
-        **{"orders.yml": ORDERS_YML.format(store=0.3), "inventory.yml": INVENTORY_YML.format(rate=0.3)},
+        **{"orders.yml": ORDERS_YML.format(store=0.2), "inventory.yml": INVENTORY_YML.format(rate=0.3)},
     )
     topo = make_topology(
         only={"config-service", "auth-service", "catalog", "inventory", "orders"},
