@@ -171,3 +171,39 @@ def test_cache_file_is_valid_json(tmp_path: Path) -> None:
     data = json.loads(client.cache_file("demo").read_text())
     assert data["version"] == "v1"
     assert "x-fetched-at" in data
+
+
+def test_masking_by_name_and_by_known_secret_value() -> None:
+    from chassis.config_view import MASK, masked
+
+    flat = {"db.password": "x", "users[0].password_hash": "h", "note": "s3", "plain": 1, "api_token": "t"}
+    assert masked(flat, {"s3"}) == {
+        "api_token": MASK,
+        "db.password": MASK,
+        "note": MASK,
+        "plain": 1,
+        "users[0].password_hash": MASK,
+    }
+
+
+async def test_ops_config_masks_secrets_of_the_settings() -> None:
+    import httpx
+    from pydantic import SecretStr
+
+    from chassis import create_app
+
+    class WithSecrets(DemoSettings):
+        signing_key: SecretStr = SecretStr("sk-value-1")
+        upstream: str = "opaque-value-2"
+
+        def _secret_values(self) -> dict[str, str]:
+            return {**super()._secret_values(), "UPSTREAM": self.upstream}
+
+    app = create_app(WithSecrets(zipkin_endpoint=None))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://svc") as client:
+        view = (await client.get("/ops/config")).json()
+    assert view["source"] == "none"
+    assert view["settings"]["flag"] is False
+    text = json.dumps(view)
+    for secret in ("sk-value-1", "opaque-value-2", "dev-only-demo"):
+        assert secret not in text

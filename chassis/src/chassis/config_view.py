@@ -52,7 +52,9 @@ def config_view_router() -> APIRouter:
             "refreshes": refresher.refreshes if refresher is not None else 0,
             "property_sources": list(snapshot.property_sources),
             "settings": masked(flatten(settings.model_dump(mode="json")), secrets),
-            "remote": masked(snapshot.remote, secrets),
+            # Names only: a repository key the settings do not model may hold a decrypted secret
+            # under any name; modelled values are shown above, typed and masked.
+            "remote_keys": sorted(snapshot.remote),
         }
 
     return router
