@@ -417,3 +417,15 @@ def test_accepted_clients_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("CONFIG_CLIENTS", "no-password")
     with pytest.raises(ValueError, match="user:password"):
         Settings()
+
+
+async def test_git_gc_underneath_a_running_service(git_repo: Any, config_app: Any) -> None:
+    git_repo.commit("init", **BASE)
+    async with config_app(git_repo.root) as cfg:
+        assert (await cfg.client.get("/catalog/default")).status_code == 200
+        git_repo.git("gc", "-q", "--prune=now")  # loose objects and refs move into packs
+        sha = git_repo.commit("after gc", **{"catalog.yml": "owner: packed\n"})
+        git_repo.git("gc", "-q", "--prune=now")
+        env = (await cfg.client.get("/catalog/default")).json()
+        assert env["version"] == sha
+        assert env["propertySources"][0]["source"] == {"owner": "packed"}

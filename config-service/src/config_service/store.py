@@ -94,6 +94,8 @@ class ConfigStore:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if self.environment is not None:
+                await self.environment.call(self.environment.repository.close)
 
     async def ready(self) -> dict[str, Any]:
         environment, _ = self.require()

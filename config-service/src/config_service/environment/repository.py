@@ -69,6 +69,7 @@ class ConfigRepository(Protocol):
     def changed_paths(self, old: str, new: str) -> list[str]: ...
     def update(self) -> None: ...
     def describe(self) -> dict[str, Any]: ...
+    def close(self) -> None: ...
 
 
 def safe_uri(uri: str) -> str:
@@ -256,6 +257,9 @@ class GitRepository:
     def describe(self) -> dict[str, Any]:
         return {"backend": "git", "uri": safe_uri(self.uri), "remote": self.remote}
 
+    def close(self) -> None:
+        self.repo.close()  # open pack files
+
 
 class NativeRepository:
     """A plain folder (no ``.git``): the files as they are, version null, only the default label."""
@@ -297,6 +301,9 @@ class NativeRepository:
         return []
 
     def update(self) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
     def describe(self) -> dict[str, Any]:
