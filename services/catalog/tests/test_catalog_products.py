@@ -161,3 +161,20 @@ async def test_openapi_documents_the_api(catalog: httpx.AsyncClient) -> None:
     paths = (await catalog.get("/openapi.json")).json()["paths"]
     assert {"/products", "/products/batch", "/products/{product_id}"} <= set(paths)
     assert {"get", "post"} <= set(paths["/products"])
+
+
+async def test_keyset_paging_with_after_walks_the_whole_catalog(catalog: httpx.AsyncClient) -> None:
+    seen: list[str] = []
+    after = None
+    for _ in range(10):  # bounded: 32 products in pages of 10
+        params: dict[str, str | int] = {"size": 10, **({"after": after} if after else {})}
+        page = (await catalog.get("/products", params=params)).json()
+        seen += [p["id"] for p in page["items"]]
+        after = page["next_after"]
+        if after is None:
+            break
+    assert seen == sorted(seen)
+    assert len(seen) == len(set(seen)) == 32
+    climbing = (await catalog.get("/products", params={"category": "climbing", "after": "p-1019"})).json()
+    assert [p["id"] for p in climbing["items"]] == ["p-1020", "p-1021", "p-1022"]
+    assert climbing["next_after"] is None

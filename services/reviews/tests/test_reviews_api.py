@@ -115,3 +115,14 @@ async def test_openapi_documents_the_api(reviews: httpx.AsyncClient) -> None:
     assert (await reviews.get("/docs")).status_code == 200
     paths = (await reviews.get("/openapi.json")).json()["paths"]
     assert {"/products/{product_id}/reviews", "/summaries"} <= set(paths)
+
+
+async def test_top_sort_puts_the_best_rating_first(reviews: httpx.AsyncClient, user_headers: Headers) -> None:
+    for user, rating in (("u1", 2), ("u2", 5), ("u3", 4)):
+        body = {"rating": rating, "title": f"{rating} stars"}
+        await reviews.post("/products/p-2000/reviews", json=body, headers=user_headers(user))
+    top = (await reviews.get("/products/p-2000/reviews", params={"sort": "top", "size": 1})).json()
+    assert [r["rating"] for r in top["items"]] == [5]
+    newest = (await reviews.get("/products/p-2000/reviews")).json()
+    assert [r["author"] for r in newest["items"]] == ["u3", "u2", "u1"]
+    assert (await reviews.get("/products/p-2000/reviews", params={"sort": "worst"})).status_code == 422

@@ -54,9 +54,17 @@ def _like(text: str) -> str:
 
 
 def search(
-    conn: sqlite3.Connection, *, q: str | None, category: str | None, offset: int, limit: int
+    conn: sqlite3.Connection,
+    *,
+    q: str | None,
+    category: str | None,
+    offset: int,
+    limit: int,
+    after: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    where, params = [], []
+    """A page of matching products by id, and how many match in all (``after`` does not change that)."""
+    where: list[str] = []
+    params: list[Any] = []
     if q:
         where.append(
             "(name LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\' OR brand LIKE ? ESCAPE '\\')"
@@ -67,6 +75,9 @@ def search(
         params.append(category)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     total = conn.execute(f"SELECT COUNT(*) FROM products {clause}", params).fetchone()[0]
+    if after is not None:  # keyset: the page starts after this id, whatever was added before it
+        clause = f"{clause} AND id > ?" if clause else "WHERE id > ?"
+        params.append(after)
     rows = conn.execute(
         f"SELECT * FROM products {clause} ORDER BY id LIMIT ? OFFSET ?", [*params, limit, offset]
     ).fetchall()

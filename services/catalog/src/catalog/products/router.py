@@ -27,8 +27,12 @@ async def list_products(
     size: Annotated[int, Query(ge=1, le=100)] = 20,
     q: Annotated[str | None, Query(max_length=100, description="text in name, brand or description")] = None,
     category: Annotated[str | None, Query(max_length=50)] = None,
+    after: Annotated[
+        str | None,
+        Query(max_length=64, description="start after this product id (keyset paging; ignores page)"),
+    ] = None,
 ) -> ProductPage:
-    return await service.list_products(db=db, page=page, size=size, q=q, category=category)
+    return await service.list_products(db=db, page=page, size=size, q=q, category=category, after=after)
 
 
 @router.get("/batch", summary="Several products by id (unknown ids are listed in `missing`)")

@@ -32,6 +32,9 @@ class ProductPage(BaseModel):
     page: int
     size: int
     total: int = Field(description="matching products over all pages")
+    next_after: str | None = Field(
+        description="pass as `after` for the next page (keyset paging, e.g. a mobile cursor); null on the last"
+    )
 
 
 class ProductBatch(BaseModel):

@@ -25,12 +25,15 @@ class ProductNotFound(ServiceError):
 
 
 async def list_products(
-    *, db: Database, page: int, size: int, q: str | None, category: str | None
+    *, db: Database, page: int, size: int, q: str | None, category: str | None, after: str | None = None
 ) -> ProductPage:
+    offset = 0 if after is not None else (page - 1) * size
     rows, total = await db.read(
-        lambda conn: repository.search(conn, q=q, category=category, offset=(page - 1) * size, limit=size)
+        lambda conn: repository.search(conn, q=q, category=category, offset=offset, limit=size, after=after)
     )
-    return ProductPage(items=[ProductPublic(**row) for row in rows], page=page, size=size, total=total)
+    items = [ProductPublic(**row) for row in rows]
+    next_after = items[-1].id if len(items) == size else None
+    return ProductPage(items=items, page=page, size=size, total=total, next_after=next_after)
 
 
 async def get_product(*, db: Database, product_id: str) -> ProductPublic:

@@ -35,12 +35,15 @@ def seed(conn: sqlite3.Connection) -> None:
     )
 
 
+_ORDER = {"newest": "created_at DESC, id DESC", "top": "rating DESC, created_at DESC, id DESC"}
+
+
 def page_for_product(
-    conn: sqlite3.Connection, product_id: str, *, offset: int, limit: int
+    conn: sqlite3.Connection, product_id: str, *, offset: int, limit: int, sort: str = "newest"
 ) -> tuple[list[dict[str, Any]], int]:
     total = conn.execute("SELECT COUNT(*) FROM reviews WHERE product_id = ?", (product_id,)).fetchone()[0]
     rows = conn.execute(
-        "SELECT * FROM reviews WHERE product_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+        f"SELECT * FROM reviews WHERE product_id = ? ORDER BY {_ORDER[sort]} LIMIT ? OFFSET ?",
         (product_id, limit, offset),
     ).fetchall()
     return [dict(row) for row in rows], int(total)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, status
 
@@ -22,7 +22,7 @@ MAX_BATCH = 100
 
 @router.get(
     "/products/{product_id}/reviews",
-    summary="Reviews of a product, newest first, paged",
+    summary="Reviews of a product, paged (newest first, or top rated with sort=top)",
     description="reviews does not own the catalog: an unknown product simply has no reviews.",
 )
 async def list_reviews(
@@ -30,8 +30,11 @@ async def list_reviews(
     product_id: ProductId,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     size: Annotated[int, Query(ge=1, le=50)] = 10,
+    sort: Annotated[
+        Literal["newest", "top"], Query(description="newest first, or top: highest rating first, then newest")
+    ] = "newest",
 ) -> ReviewPage:
-    return await service.list_reviews(db=db, product_id=product_id, page=page, size=size)
+    return await service.list_reviews(db=db, product_id=product_id, page=page, size=size, sort=sort)
 
 
 @router.get("/summaries", summary="Average rating and count for several products")

@@ -20,7 +20,7 @@ class ReviewPublic(BaseModel):
 
 
 class ReviewPage(BaseModel):
-    items: list[ReviewPublic] = Field(description="newest first")
+    items: list[ReviewPublic] = Field(description="in the order asked (`sort`)")
     page: int
     size: int
     total: int

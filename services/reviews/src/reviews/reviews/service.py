@@ -10,9 +10,13 @@ from reviews.reviews.schemas import RatingSummary, ReviewCreate, ReviewPage, Rev
 __all__ = ["create_review", "list_reviews", "summarise"]
 
 
-async def list_reviews(*, db: Database, product_id: str, page: int, size: int) -> ReviewPage:
+async def list_reviews(
+    *, db: Database, product_id: str, page: int, size: int, sort: str = "newest"
+) -> ReviewPage:
     rows, total = await db.read(
-        lambda conn: repository.page_for_product(conn, product_id, offset=(page - 1) * size, limit=size)
+        lambda conn: repository.page_for_product(
+            conn, product_id, offset=(page - 1) * size, limit=size, sort=sort
+        )
     )
     return ReviewPage(items=[ReviewPublic(**row) for row in rows], page=page, size=size, total=total)
 
