@@ -56,6 +56,7 @@ async def test_batch_get_keeps_order_and_lists_missing(catalog: httpx.AsyncClien
     assert body["missing"] == ["p-x"]
     too_many = await catalog.get("/products/batch", params={"ids": ",".join(f"p-{i}" for i in range(101))})
     assert too_many.status_code == 422
+    assert (await catalog.get("/products/batch", params={"ids": ""})).json() == {"items": [], "missing": []}
 
 
 async def test_page_and_size_bounds_are_problem_json(catalog: httpx.AsyncClient) -> None:

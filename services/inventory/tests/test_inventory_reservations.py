@@ -140,3 +140,9 @@ async def test_openapi_documents_the_api(inventory: httpx.AsyncClient) -> None:
     assert (await inventory.get("/docs")).status_code == 200
     paths = (await inventory.get("/openapi.json")).json()["paths"]
     assert {"/stock", "/stock/{sku}", "/reservations", "/reservations/{order_id}/release"} <= set(paths)
+
+
+async def test_an_empty_batch_is_an_empty_answer(inventory: httpx.AsyncClient) -> None:
+    # e.g. a gateway asking for the stock of an empty search result page
+    assert (await inventory.get("/stock", params={"skus": ""})).json() == {"items": [], "missing": []}
+    assert (await inventory.get("/stock")).status_code == 422

@@ -40,6 +40,7 @@ async def test_summaries_for_a_batch(reviews: httpx.AsyncClient, reviews_app: Fa
         ).fetchone()
     assert body["items"][0] == {"product_id": "p-1002", "average": round(avg, 2), "count": count}
     assert body["items"][2] == {"product_id": "p-x", "average": None, "count": 0}
+    assert (await reviews.get("/summaries", params={"product_ids": ""})).json() == {"items": []}
 
 
 async def test_create_as_user_updates_the_summary(reviews: httpx.AsyncClient, user_headers: Headers) -> None:

@@ -44,8 +44,8 @@ async def get_products(
     ],
 ) -> ProductBatch:
     split = [part.strip() for value in ids for part in value.split(",") if part.strip()]
-    if not split or len(split) > MAX_BATCH:
-        raise ServiceError(f"Give 1 to {MAX_BATCH} ids.", status=422, title="Invalid ids")
+    if len(split) > MAX_BATCH:  # an empty list (`ids=`) is an empty answer, e.g. for an empty page
+        raise ServiceError(f"Give at most {MAX_BATCH} ids.", status=422, title="Invalid ids")
     return await service.get_products(db=db, ids=split)
 
 

@@ -27,8 +27,8 @@ async def get_stock(
     skus: Annotated[list[str], Query(min_length=1, description="repeat `skus=` or give one comma-separated")],
 ) -> StockBatch:
     split = [part.strip() for value in skus for part in value.split(",") if part.strip()]
-    if not split or len(split) > MAX_BATCH:
-        raise ServiceError(f"Give 1 to {MAX_BATCH} SKUs.", status=422, title="Invalid SKUs")
+    if len(split) > MAX_BATCH:  # an empty list (`ids=`) is an empty answer, e.g. for an empty page
+        raise ServiceError(f"Give at most {MAX_BATCH} SKUs.", status=422, title="Invalid SKUs")
     return await service.get_stock(db=db, skus=split)
 
 

@@ -45,8 +45,8 @@ async def summaries(
     ],
 ) -> SummaryBatch:
     split = [part.strip() for value in product_ids for part in value.split(",") if part.strip()]
-    if not split or len(split) > MAX_BATCH:
-        raise ServiceError(f"Give 1 to {MAX_BATCH} product ids.", status=422, title="Invalid product ids")
+    if len(split) > MAX_BATCH:  # an empty list (`ids=`) is an empty answer, e.g. for an empty page
+        raise ServiceError(f"Give at most {MAX_BATCH} product ids.", status=422, title="Invalid product ids")
     return await service.summarise(db=db, product_ids=split)
 
 
