@@ -28,8 +28,8 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
+from fastapi import Response
 from pydantic import BaseModel, Field
-from starlette.responses import Response
 
 from chassis.errors import ServiceError
 from chassis.http import DownstreamError, DownstreamUnavailable, _relay
