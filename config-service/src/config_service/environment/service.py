@@ -92,7 +92,7 @@ class EnvironmentService:
         return {
             "name": app,
             "profiles": profiles,
-            "label": label if label is not None else resolved.label,
+            "label": label,  # as asked; null for the default label, like Spring
             "version": resolved.version,
             "state": None,
             "propertySources": sources,
