@@ -57,7 +57,7 @@ async def _merged(service: EnvironmentDep, name: str, label: str | None, ext: st
     tree = unflatten(flat)
     if ext == "json":
         return Response(json.dumps(tree, indent=2), media_type="application/json")
-    return PlainTextResponse(render_yaml(tree), media_type="text/yaml")
+    return PlainTextResponse(render_yaml(tree))  # text/plain, as Spring serves it
 
 
 for _ext in ("yml", "yaml", "json", "properties"):
