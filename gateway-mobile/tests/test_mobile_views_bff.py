@@ -144,8 +144,9 @@ async def test_feed_values_come_from_catalog_inventory_and_reviews(
 
 
 async def test_bad_cursor_and_limits_are_problem_json(gateway: Callable[..., FastAPI], run: Runner) -> None:
-    forged = base64.urlsafe_b64encode(b"v1:0:10").decode().rstrip("=")
-    too_big = base64.urlsafe_b64encode(b"v1:2:500").decode().rstrip("=")
+    forged = base64.urlsafe_b64encode(b"v1|../etc|10").decode().rstrip("=")
+    too_big = base64.urlsafe_b64encode(b"v1|p-1010|500").decode().rstrip("=")
+    valid = base64.urlsafe_b64encode(b"v1|p-1010|5").decode().rstrip("=")
     async with run(gateway()) as mobile:
         bad = [
             await mobile.get("/m/products", params={"cursor": "not-a-cursor"}),
@@ -157,6 +158,7 @@ async def test_bad_cursor_and_limits_are_problem_json(gateway: Callable[..., Fas
             await mobile.get("/m/products", params={"limit": 51}),
         ]
         unknown = await mobile.get("/m/products/p-0000")
+        resumed = await mobile.get("/m/products", params={"cursor": valid})
     for response in bad:
         assert response.status_code == 400, response.text
         assert response.headers["content-type"] == PROBLEM
@@ -166,23 +168,32 @@ async def test_bad_cursor_and_limits_are_problem_json(gateway: Callable[..., Fas
         assert response.headers["content-type"] == PROBLEM
     assert unknown.status_code == 404
     assert unknown.headers["content-type"] == PROBLEM
+    assert [row["id"] for row in resumed.json()["items"]] == [
+        "p-1011",
+        "p-1012",
+        "p-1013",
+        "p-1014",
+        "p-1015",
+    ]
 
 
-async def test_product_screen_has_rating_summary_and_the_best_recent_review(
+async def test_product_screen_has_rating_summary_and_a_top_review(
     gateway: Callable[..., FastAPI], run: Runner, domain: dict[str, str]
 ) -> None:
     async with run(gateway()) as mobile:
         response = await mobile.get("/m/products/p-1001")
-    async with httpx.AsyncClient(base_url=domain["reviews"]) as reviews:  # what the gateway chose from
-        recent = (await reviews.get("/products/p-1001/reviews", params={"size": 10})).json()["items"]
+        unreviewed = await mobile.get("/m/products/p-1009")
+    async with httpx.AsyncClient(base_url=domain["reviews"]) as reviews:  # every review of the product
+        every = (await reviews.get("/products/p-1001/reviews", params={"size": 50})).json()["items"]
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["degraded"] == []
     assert body["in_stock"] is True
-    assert body["rating"]["count"] > 0
-    best = max(review["rating"] for review in recent)
-    assert body["top_review"]["rating"] == best
-    assert body["top_review"]["title"] == next(r["title"] for r in recent if r["rating"] == best)
+    assert body["rating"]["count"] == len(every)
+    assert body["top_review"]["rating"] == max(review["rating"] for review in every)
+    assert body["top_review"]["title"] in {r["title"] for r in every}
+    assert unreviewed.json()["top_review"] is None
+    assert unreviewed.json()["rating"] == {"average": None, "count": 0}
 
 
 async def test_reviews_or_inventory_down_degrade_the_screen(
@@ -223,6 +234,11 @@ async def test_orders_by_bearer_one_order_per_idempotency_key(
         first = await mobile.post("/m/orders", json=order, headers={**auth, "Idempotency-Key": key})
         second = await mobile.post("/m/orders", json=order, headers={**auth, "Idempotency-Key": key})
         feed = (await mobile.get("/m/orders", params={"limit": 50}, headers=auth)).json()
+        paged = (await mobile.get("/m/orders", params={"limit": 1}, headers=auth)).json()
+        second_page = await mobile.get("/m/orders", params={"cursor": paged["next_cursor"]}, headers=auth)
+        bad_cursor = await mobile.get(
+            "/m/orders", params={"cursor": base64.urlsafe_b64encode(b"v1|x|1").decode()}, headers=auth
+        )
         one = await mobile.get(first.headers["location"], headers=auth)
     assert anonymous.status_code == 401
     assert first.status_code == 201, first.text
@@ -231,6 +247,10 @@ async def test_orders_by_bearer_one_order_per_idempotency_key(
     assert second.json()["id"] == first.json()["id"]
     assert [o["id"] for o in feed["items"]].count(first.json()["id"]) == 1
     assert feed["next_cursor"] is None
+    assert len(paged["items"]) == 1
+    assert second_page.status_code == 200
+    assert second_page.json()["items"][0]["id"] != paged["items"][0]["id"]
+    assert bad_cursor.status_code == 400
     assert one.status_code == 200
     assert one.json()["items"] == [
         {"product_id": "p-1003", "name": one.json()["items"][0]["name"], "quantity": 1}

@@ -1,22 +1,24 @@
-"""Opaque cursors for the app's infinite lists, over the page/size paging of the domain services.
+"""Opaque cursors for the app's infinite lists.
 
-A cursor carries the next page and the page size of the list it continues (so a later ``limit``
-cannot shift the window and repeat or skip rows). It is not a secret, only opaque: anything this
-API did not issue is a 400 problem+json.
+A cursor carries where the list continues (the last product id for catalog's keyset paging, or the
+next page number for orders) and the page size of the list it continues, so a later ``limit``
+cannot shift the window and repeat or skip rows. It is opaque, not secret: anything this API did
+not issue is a 400 problem+json.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 
 from chassis import ServiceError
 
-__all__ = ["BadCursor", "Window", "next_cursor", "window"]
+__all__ = ["BadCursor", "Window", "cursor_for", "window"]
 
-_PREFIX = "v1"
-MAX_PAGE = 10_000
+_VERSION = "v1"
+_POSITION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class BadCursor(ServiceError):
@@ -29,28 +31,28 @@ class BadCursor(ServiceError):
 
 @dataclass(frozen=True)
 class Window:
-    page: int
+    after: str | None  # where the list continues; None: from the start
     size: int
 
 
 def window(cursor: str | None, limit: int, max_size: int) -> Window:
-    """Where a list continues: the first page of ``limit`` rows, or what ``cursor`` says."""
+    """Where a list continues: its start with ``limit`` rows, or what ``cursor`` says."""
     if cursor is None:
-        return Window(1, limit)
+        return Window(None, limit)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        prefix, page, size = raw.split(":")
-        found = Window(int(page), int(size))
+        version, after, size = raw.split("|")
+        found = Window(after, int(size))
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise BadCursor() from None
-    if prefix != _PREFIX or not 1 <= found.page <= MAX_PAGE or not 1 <= found.size <= max_size:
+    if version != _VERSION or not _POSITION.match(after) or not 1 <= found.size <= max_size:
         raise BadCursor()
     return found
 
 
-def next_cursor(current: Window, total: int) -> str | None:
-    """The cursor of the page after ``current``, or ``None`` at the end of the list."""
-    if current.page * current.size >= total or current.page >= MAX_PAGE:
+def cursor_for(after: str | None, size: int) -> str | None:
+    """The cursor of the rows after ``after``, or ``None`` at the end of the list."""
+    if after is None:
         return None
-    raw = f"{_PREFIX}:{current.page + 1}:{current.size}"
+    raw = f"{_VERSION}|{after}|{size}"
     return base64.urlsafe_b64encode(raw.encode("ascii")).decode("ascii").rstrip("=")

@@ -14,11 +14,12 @@ from chassis import Downstream
 from chassis.auth import Principal
 from chassis.bff import View, relayed_error
 from gateway_mobile.orders.schemas import OrderCompact, OrderCreate, OrderFeed, OrderItem
-from gateway_mobile.pagination import next_cursor, window
+from gateway_mobile.pagination import BadCursor, cursor_for, window
 
 __all__ = ["MAX_LIMIT", "create_order", "get_order", "list_orders"]
 
 MAX_LIMIT = 50
+MAX_PAGE = 10_000
 Json = Mapping[str, Any]
 
 
@@ -40,16 +41,29 @@ async def list_orders(
     *, orders: Downstream, user: Principal, budget_s: float, cursor: str | None, limit: int
 ) -> OrderFeed:
     current = window(cursor, limit, MAX_LIMIT)
+    # orders pages by number: the cursor carries the next page (newest first, so a new order
+    # may repeat one row at a page edge; the app deduplicates by id).
+    page = _page(current.after)
     async with View(budget_s) as view:
         body: Json = await view.required(
             "orders",
             orders.get_json(
-                "/orders", params={"page": current.page, "size": current.size}, headers=user.auth_header()
+                "/orders", params={"page": page, "size": current.size}, headers=user.auth_header()
             ),
         )
+    more = page * current.size < body["total"] and page < MAX_PAGE
     return OrderFeed(
-        items=[_compact(item) for item in body["items"]], next_cursor=next_cursor(current, body["total"])
+        items=[_compact(item) for item in body["items"]],
+        next_cursor=cursor_for(str(page + 1) if more else None, current.size),
     )
+
+
+def _page(after: str | None) -> int:
+    if after is None:
+        return 1
+    if not after.isdigit() or not 1 <= int(after) <= MAX_PAGE:
+        raise BadCursor()
+    return int(after)
 
 
 async def get_order(*, orders: Downstream, user: Principal, budget_s: float, order_id: str) -> OrderCompact:

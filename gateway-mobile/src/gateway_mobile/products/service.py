@@ -11,7 +11,7 @@ from typing import Any
 
 from chassis import Downstream
 from chassis.bff import View
-from gateway_mobile.pagination import next_cursor, window
+from gateway_mobile.pagination import cursor_for, window
 from gateway_mobile.products.schemas import (
     ProductCompact,
     ProductDetail,
@@ -23,7 +23,6 @@ from gateway_mobile.products.schemas import (
 __all__ = ["MAX_LIMIT", "get_product", "list_products"]
 
 MAX_LIMIT = 50
-RECENT_REVIEWS = 10  # the top review is the best rated of these (newest wins a tie)
 Json = Mapping[str, Any]
 
 
@@ -38,9 +37,10 @@ async def list_products(
 ) -> ProductFeed:
     current = window(cursor, limit, MAX_LIMIT)
     async with View(budget_s) as view:
-        body: Json = await view.required(
-            "catalog", catalog.get_json("/products", params={"page": current.page, "size": current.size})
-        )
+        params: dict[str, Any] = {"size": current.size}
+        if current.after is not None:
+            params["after"] = current.after  # keyset paging: rows inserted meanwhile shift nothing
+        body: Json = await view.required("catalog", catalog.get_json("/products", params=params))
         ids = ",".join(product["id"] for product in body["items"])
         levels: dict[str, Json] | None = {}
         ratings: dict[str, Json] | None = {}
@@ -67,7 +67,9 @@ async def list_products(
                 rating=rating["average"] if rating else None,
             )
         )
-    return ProductFeed(items=items, next_cursor=next_cursor(current, body["total"]), degraded=view.degraded)
+    return ProductFeed(
+        items=items, next_cursor=cursor_for(body.get("next_after"), current.size), degraded=view.degraded
+    )
 
 
 async def get_product(
@@ -83,17 +85,17 @@ async def get_product(
                 "/summaries", params={"product_ids": product_id}, fallback=view.fallback("reviews")
             )
         )
-        recent_call = view.start(
+        top_call = view.start(
             reviews.get_json(
                 f"/products/{product_id}/reviews",
-                params={"size": RECENT_REVIEWS},
+                params={"sort": "top", "size": 1},
                 fallback=view.fallback("reviews"),
             )
         )
         product: Json = await view.required("catalog", product_call)
         level = (_by(await view.optional("inventory", stock_call), "sku") or {}).get(product_id)
         summary = (_by(await view.optional("reviews", rating_call), "product_id") or {}).get(product_id)
-        recent = await view.optional("reviews", recent_call)
+        top = await view.optional("reviews", top_call)
     lost_reviews = "reviews" in view.degraded
     return ProductDetail(
         id=product["id"],
@@ -108,17 +110,15 @@ async def get_product(
         rating=None
         if lost_reviews or summary is None
         else RatingSummary(average=summary["average"], count=summary["count"]),
-        top_review=None if lost_reviews or recent is None else _top(recent["items"]),
+        top_review=None if lost_reviews or top is None or not top["items"] else _review(top["items"][0]),
         degraded=view.degraded,
     )
 
 
-def _top(items: list[Json]) -> TopReview | None:
-    if not items:
-        return None
-    # Newest first from reviews: max() keeps the first of equals, so the newest best one wins.
-    best = max(items, key=lambda item: item["rating"])
-    return TopReview(author=best["author"], rating=best["rating"], title=best["title"], body=best["body"])
+def _review(review: Json) -> TopReview:
+    return TopReview(
+        author=review["author"], rating=review["rating"], title=review["title"], body=review["body"]
+    )
 
 
 def _by(batch: Json | None, key: str) -> dict[str, Json] | None:
