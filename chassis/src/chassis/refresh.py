@@ -94,7 +94,9 @@ class Refresher:
         backoff, connected_before, failing = 0.5, False, False
         while True:
             # A connection of its own without a read timeout: a subscriber mostly waits.
-            client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=1.0, socket_keepalive=True)
+            client = aioredis.Redis.from_url(
+                redis_url, socket_connect_timeout=1.0, socket_keepalive=True, health_check_interval=10
+            )
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(REFRESH_CHANNEL)
