@@ -383,3 +383,21 @@ async def test_order_with_inventory_down_is_503_with_retry_after(
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == PROBLEM
     assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_oversize_bodies_are_413_before_anything_else(
+    gateway: Callable[..., FastAPI], run: Runner
+) -> None:
+    big = {"lines": [{"product_id": "p-1001", "quantity": 1}], "padding": "x" * 70_000}
+    async with run(gateway()) as web:
+        csrf = await _login(web)
+        before = (await web.get("/api/orders")).json()["total"]
+        order = await web.post("/api/orders", json=big, headers={**csrf, "Idempotency-Key": "k-big"})
+        review = await web.post(
+            "/api/products/p-1001/reviews", json={"rating": 5, "title": "x", "body": "y" * 70_000}
+        )
+        after = (await web.get("/api/orders")).json()["total"]
+    for response in (order, review):
+        assert response.status_code == 413, response.text
+        assert response.headers["content-type"] == PROBLEM
+    assert after == before, "nothing was placed"

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from chassis import create_app, serve
 from chassis.config_client import load_settings
+from chassis.limits import BodySizeLimit
 from gateway_web.auth.lifespan import auth_lifespan
 from gateway_web.auth.router import router as auth_router
 from gateway_web.orders.router import router as orders_router
@@ -14,10 +15,12 @@ from gateway_web.settings import Settings
 
 __all__ = ["create", "run"]
 
+MAX_BODY_BYTES = 64 * 1024
+
 
 def create(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings(Settings)
-    return create_app(
+    app = create_app(
         settings,
         title="gateway-web",
         description="BFF for browsers: rich aggregated views.",
@@ -31,6 +34,9 @@ def create(settings: Settings | None = None) -> FastAPI:
         },
         lifespan=auth_lifespan,
     )
+    # Orders and reviews are small JSON: refuse a large body before it is read (413 problem+json).
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    return app
 
 
 def run() -> None:
