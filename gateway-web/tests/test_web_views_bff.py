@@ -242,22 +242,31 @@ async def test_a_hanging_part_is_dropped_when_the_budget_runs_out(
             assert metrics.snapshot()["counts"]["timeout"] == 2
 
 
+@pytest.mark.parametrize("mode", ["fail", "hang"])
 async def test_open_breaker_answers_without_calling_reviews(
-    gateway: Callable[..., FastAPI], run: Runner
+    gateway: Callable[..., FastAPI], run: Runner, mode: str
 ) -> None:
-    with flaky_server() as failing:
-        failing.mode = "fail"  # 500 on every call
-        app = gateway(reviews_url=failing.url, breaker={"fail_max": 2, "reset_timeout_s": 60})
+    # "fail": 500 on every call; "hang": no answer within the 0.3 s timeout (counted as timeouts).
+    with flaky_server() as broken:
+        broken.mode = mode  # type: ignore[assignment]  # a Literal in FlakyServer
+        app = gateway(
+            reviews_url=broken.url,
+            breaker={"fail_max": 2, "reset_timeout_s": 60},
+            http={"timeout_s": 0.3},
+            bff={"budget_s": 2.0},
+        )
         async with run(app) as web:
             await web.get("/api/products/p-1001")  # two reviews calls: fail_max reached
             assert app.state.downstreams["reviews"].breaker.state == "open"
-            hits = failing.hits
+            hits = broken.hits
             for _ in range(3):
                 response = await web.get("/api/products/p-1001")
                 assert response.status_code == 200
                 assert response.json()["degraded"] == ["reviews"]
-            assert failing.hits == hits, "an open circuit does not call the downstream at all"
+            # Open: the answer does not wait for a timeout, because no call is even made.
+            assert broken.hits == hits, "an open circuit does not call the downstream at all"
             counts = app.state.downstreams["reviews"].breaker.metrics.snapshot()["counts"]
+    assert counts["failure" if mode == "fail" else "timeout"] == 2
     assert counts["short_circuited"] == 6
     assert counts["fallback_success"] == 8
 
