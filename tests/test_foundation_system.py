@@ -21,7 +21,9 @@ from msa_testing.infra import ZipkinServer
 pytestmark = pytest.mark.system
 
 
-def _zipkin_trace(zipkin: ZipkinServer, trace_id: str, services: set[str], timeout_s: float = 20) -> list[dict]:
+def _zipkin_trace(
+    zipkin: ZipkinServer, trace_id: str, services: set[str], timeout_s: float = 20
+) -> list[dict]:
     deadline = time.monotonic() + timeout_s
     spans: list[dict] = []
     while time.monotonic() < deadline:
@@ -43,10 +45,14 @@ def _log_events(path: Path, trace_id: str) -> list[dict]:
     return events
 
 
-def test_one_request_is_one_trace_across_gateway_and_catalog(topology: Topology, zipkin_server: ZipkinServer) -> None:
+def test_one_request_is_one_trace_across_gateway_and_catalog(
+    topology: Topology, zipkin_server: ZipkinServer
+) -> None:
     trace_id = secrets.token_hex(16)
     traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
-    response = httpx.get(f"{topology.url('gateway-web')}/api/products", headers={"traceparent": traceparent}, timeout=10)
+    response = httpx.get(
+        f"{topology.url('gateway-web')}/api/products", headers={"traceparent": traceparent}, timeout=10
+    )
     assert response.status_code == 200, response.text
     assert response.json()["items"], "catalog answered through the gateway"
 
@@ -57,7 +63,9 @@ def test_one_request_is_one_trace_across_gateway_and_catalog(topology: Topology,
     assert ("gateway-web", "CLIENT") in kinds  # the chassis client call to catalog
     assert ("catalog", "SERVER") in kinds
     by_id = {span["id"]: span for span in spans}
-    catalog_server = next(s for s in spans if s["localEndpoint"]["serviceName"] == "catalog" and s.get("kind") == "SERVER")
+    catalog_server = next(
+        s for s in spans if s["localEndpoint"]["serviceName"] == "catalog" and s.get("kind") == "SERVER"
+    )
     parent = by_id[catalog_server["parentId"]]
     assert (parent["localEndpoint"]["serviceName"], parent.get("kind")) == ("gateway-web", "CLIENT")
 
@@ -108,7 +116,11 @@ def test_msa_dev_up_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     msa = Path(sys.executable).parent / "msa"
     process = subprocess.Popen(
         [str(msa), "dev", "up", "--free-ports", "--state-dir", str(tmp_path), "--timeout", "120"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     output: list[str] = []
     try:
@@ -121,8 +133,17 @@ def test_msa_dev_up_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert "all services ready" in "".join(output), "".join(output)
         children = _children(process.pid)
         table = "".join(output)
-        for member in ("gateway-web", "gateway-mobile", "auth-service", "config-service", "ops-dashboard",
-                       "catalog", "inventory", "reviews", "orders"):
+        for member in (
+            "gateway-web",
+            "gateway-mobile",
+            "auth-service",
+            "config-service",
+            "ops-dashboard",
+            "catalog",
+            "inventory",
+            "reviews",
+            "orders",
+        ):
             assert member in table
         assert len(children) >= 10, f"9 services and redis-server, found {len(children)}"
     finally:
