@@ -8,7 +8,14 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from chassis import BreakerRegistry, Downstream, DownstreamUnavailable, LiveSettings, ServiceSettings
+from chassis import (
+    BreakerRegistry,
+    Downstream,
+    DownstreamError,
+    DownstreamUnavailable,
+    LiveSettings,
+    ServiceSettings,
+)
 from msa_testing.servers import FlakyServer, flaky_server
 
 
@@ -170,4 +177,44 @@ async def test_redis_outage_degrades_to_local_state(server: FlakyServer) -> None
         with pytest.raises(DownstreamUnavailable):
             await client.get_json("/x")
     assert client.breaker.state == "open"
+    await client.aclose()
+
+
+async def test_a_503_about_a_service_behind_the_callee_is_relayed_not_counted(redis_url: str) -> None:
+    """orders answering "inventory is unavailable" is a healthy orders: its breaker stays closed."""
+    import httpx
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/own-failure":
+            return httpx.Response(503, json={"title": "Service Unavailable"})
+        problem = {
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": "inventory is unavailable (failure)",
+            "downstream": "inventory",
+        }
+        return httpx.Response(
+            503, json=problem, headers={"content-type": "application/problem+json", "retry-after": "4"}
+        )
+
+    client = Downstream(
+        caller="caller",
+        callee="orders",
+        base_url="http://orders",
+        live=LiveSettings(_settings(redis_url, fail_max=2)),
+        registry=BreakerRegistry(),
+        breaker_redis=redis.Redis.from_url(redis_url),
+        transport=httpx.MockTransport(answer),
+    )
+    for _ in range(3):
+        with pytest.raises(DownstreamError) as relayed:
+            await client.json("POST", "/orders")
+        assert relayed.value.status == 503
+        assert relayed.value.detail == "inventory is unavailable (failure)"
+        assert relayed.value.headers["Retry-After"] == "4"
+    assert client.breaker.state == "closed"
+    for _ in range(2):
+        with pytest.raises(DownstreamUnavailable):
+            await client.get_json("/own-failure")
+    assert client.breaker.state == "open", "a 503 of its own still counts"
     await client.aclose()

@@ -31,7 +31,8 @@ Fallback = Callable[["DownstreamUnavailable"], T]
 
 
 class DownstreamError(ServiceError):
-    """A downstream answered with a client error (4xx); relayed with its status and detail."""
+    """A downstream's answer that is neither a success nor its own failure: a 4xx, or a 503 naming
+    a service behind it. Relayed with its status, detail and ``Retry-After``."""
 
 
 class DownstreamUnavailable(ServiceError):
@@ -95,7 +96,9 @@ class Downstream:
         await self._client.aclose()
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send one request. 2xx-4xx come back as responses; 5xx, timeouts, transport errors and an
+        """Send one request. 2xx-4xx come back as responses, and so does a 503 that names another
+        service behind this one (the callee is fine; what it needs is not: tripping the callee's
+        breaker would cut off its healthy routes too). Other 5xx, timeouts, transport errors and an
         open circuit raise ``DownstreamUnavailable``."""
         budget = self._live.current.http.timeout_s
         headers = dict(kwargs.pop("headers", None) or {})
@@ -110,7 +113,7 @@ class Downstream:
                         response = await self._client.request(method, url, headers=headers, **kwargs)
                 except TimeoutError as exc:
                     raise httpx.TimeoutException(f"no answer within {budget}s") from exc
-                if response.status_code >= 500:
+                if response.status_code >= 500 and not _names_another_service(response, self.callee):
                     raise _Failed(response)
         except pybreaker.CircuitBreakerError:
             metrics.record("short_circuited")
@@ -134,8 +137,9 @@ class Downstream:
         fallback: Fallback[T] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Request and decode JSON. A 4xx is relayed as ``DownstreamError`` (same status and
-        detail); when the downstream is unavailable, ``fallback(error)`` answers instead, if given."""
+        """Request and decode JSON. A 4xx (or a 503 about a service behind this one) is relayed as
+        ``DownstreamError``; when the downstream itself is unavailable, ``fallback(error)`` answers
+        instead, if given."""
         try:
             response = await self.request(method, url, **kwargs)
         except DownstreamUnavailable as exc:
@@ -156,13 +160,31 @@ class Downstream:
         return await self.json("GET", url, fallback=fallback, **kwargs)
 
 
-def _relay(response: httpx.Response) -> DownstreamError:
-    detail = None
-    if response.headers.get("content-type", "").startswith(("application/problem+json", "application/json")):
+_RELAYED_HEADERS = ("Retry-After", "WWW-Authenticate")
+
+
+def _problem(response: httpx.Response) -> Mapping[str, Any]:
+    if not response.headers.get("content-type", "").startswith(
+        ("application/problem+json", "application/json")
+    ):
+        return {}
+    try:
         body = response.json()
-        if isinstance(body, Mapping):
-            detail = body.get("detail") or body.get("title")
-    headers = {k: v for k, v in response.headers.items() if k.lower() in {"retry-after", "www-authenticate"}}
+    except ValueError:
+        return {}
+    return body if isinstance(body, Mapping) else {}
+
+
+def _names_another_service(response: httpx.Response, callee: str) -> bool:
+    """A chassis 503 problem about one of the callee's own downstreams (``DownstreamUnavailable``)."""
+    downstream = _problem(response).get("downstream") if response.status_code == 503 else None
+    return isinstance(downstream, str) and downstream != callee
+
+
+def _relay(response: httpx.Response) -> DownstreamError:
+    body = _problem(response)
+    detail = body.get("detail") or body.get("title")
+    headers = {name: response.headers[name] for name in _RELAYED_HEADERS if name in response.headers}
     return DownstreamError(detail, status=response.status_code, headers=headers)
 
 
