@@ -24,7 +24,11 @@ from msa_cli.devstack import free_port
 async def served(app: FastAPI) -> AsyncIterator[str]:
     """The app on a real socket (uvicorn in this loop): the gateway reaches it over HTTP."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=3
+        )
+    )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     for _ in range(200):

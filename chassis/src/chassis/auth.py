@@ -27,12 +27,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import httpx
 import jwt
+import redis.asyncio as aioredis
 from fastapi import Depends, Request
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 
 from chassis.context import user_var
 from chassis.errors import ServiceError
+from chassis.http import Downstream
 
 _log = logging.getLogger(__name__)
 
@@ -326,13 +330,13 @@ class AuthServiceClient:
     def __init__(
         self,
         *,
-        downstream: Any,
+        downstream: Downstream,
         client_id: str,
         client_secret: str,
         cache_s: float,
         max_entries: int = 10_000,
     ) -> None:
-        self._ds = downstream  # chassis.http.Downstream (not imported: the chassis keeps auth leaf-light)
+        self._ds = downstream
         self._auth = (client_id, client_secret)
         self.client_id = client_id
         self.cache_s = cache_s
@@ -427,7 +431,7 @@ class AuthServiceClient:
             raise ServiceError("The request is missing a required field.", status=400)
         raise self._unexpected(response)
 
-    def _unexpected(self, response: Any) -> ServiceError:
+    def _unexpected(self, response: httpx.Response) -> ServiceError:
         # invalid_client means this gateway's own credentials are wrong: an operator problem.
         _log.error(
             "auth-service answered %s (%s) to client %s",
@@ -438,7 +442,7 @@ class AuthServiceClient:
         return ServiceError("The authentication service refused the gateway.", status=502)
 
 
-def _oauth_error(response: Any) -> str | None:
+def _oauth_error(response: httpx.Response) -> str | None:
     try:
         body = response.json()
     except ValueError:
@@ -463,9 +467,6 @@ async def listen_for_revocations(redis_url: str, client: AuthServiceClient) -> N
 
     While not subscribed (Redis down), ``client.subscribed`` is False and nothing is cached.
     """
-    import redis.asyncio as aioredis
-    from redis.exceptions import RedisError
-
     backoff = 0.5
     while True:
         connection = aioredis.Redis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=None)
