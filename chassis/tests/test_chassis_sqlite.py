@@ -82,3 +82,13 @@ async def test_a_broken_file_is_503_not_500(tmp_path: Path) -> None:
             await db.read(lambda conn: conn.execute("SELECT * FROM missing_table").fetchall())
     finally:
         await db.close()
+
+
+async def test_lifespan_opens_for_the_app_and_closes_after(tmp_path: Path) -> None:
+    db = Database(tmp_path / "s.sqlite3", schema=SCHEMA, seed=seed)
+    with pytest.raises(StoreUnavailable):
+        await db.ping()
+    async with db.lifespan():
+        assert await db.read(lambda conn: conn.execute("SELECT count(*) FROM items").fetchone()[0]) == 1
+    with pytest.raises(StoreUnavailable):
+        await db.ping()

@@ -28,6 +28,7 @@ from chassis.config_view import config_view_router
 from chassis.errors import install_error_handlers
 from chassis.health import ReadyCheck, health_router
 from chassis.http import Downstream
+from chassis.limits import BodySizeLimit
 from chassis.logging import configure_logging, log_stats, set_log_level, shutdown_logging
 from chassis.middleware import RequestContextMiddleware
 from chassis.refresh import Refresher, start_refresh
@@ -58,12 +59,14 @@ def create_app(
     lifespan: Lifespan | None = None,
     tracer_provider: trace.TracerProvider | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    max_body_bytes: int | None = None,
 ) -> FastAPI:
     """Build a service.
 
     ``downstreams`` maps a callee name to its base URL; each becomes a ``Downstream`` in
     ``app.state.downstreams``. ``lifespan`` opens the service's own resources inside the
-    chassis ones. ``tracer_provider`` and ``transport`` are for tests.
+    chassis ones. ``max_body_bytes`` refuses larger request bodies with 413 problem+json
+    (``BodySizeLimit``) before they are read. ``tracer_provider`` and ``transport`` are for tests.
     """
     configure_logging(settings)
     provider = tracer_provider or configure_tracing(settings)
@@ -135,6 +138,8 @@ def create_app(
     for router in routers:
         app.include_router(router)
     instrument_app(app, provider)
+    if max_body_bytes is not None:
+        app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     return app
 
 

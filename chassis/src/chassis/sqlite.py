@@ -4,15 +4,17 @@ Each domain service owns one SQLite file under its ``DATA_DIR``. The one connect
 single worker thread: every operation is a plain function ``fn(conn)`` run there in a transaction
 (``await db.write(fn)`` / ``await db.read(fn)``), so the event loop only awaits a future, and
 SQLite sees one writer at a time. ``scripts/bench_sqlite_loop.py`` measures the loop stall.
+``create_app(..., lifespan=db.lifespan)`` opens it on startup and closes it on shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -77,6 +79,16 @@ class Database:
             self._conn = None
         self._executor.shutdown(wait=True)
         self._executor = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
+        """Open for the life of the app: ``create_app(..., lifespan=db.lifespan)``, or
+        ``async with db.lifespan(app):`` inside a service's own lifespan."""
+        await self.open()
+        try:
+            yield
+        finally:
+            await self.close()
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._run(fn, write=False)

@@ -6,7 +6,6 @@ from fastapi import FastAPI
 
 from chassis import create_app, serve
 from chassis.config_client import load_settings
-from chassis.limits import BodySizeLimit
 from gateway_web.auth.lifespan import auth_lifespan
 from gateway_web.auth.router import router as auth_router
 from gateway_web.orders.router import router as orders_router
@@ -33,9 +32,9 @@ def create(settings: Settings | None = None) -> FastAPI:
             "auth-service": settings.auth_service_url,
         },
         lifespan=auth_lifespan,
+        # Orders and reviews are small JSON: refuse a large body before it is read (413 problem+json).
+        max_body_bytes=MAX_BODY_BYTES,
     )
-    # Orders and reviews are small JSON: refuse a large body before it is read (413 problem+json).
-    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     return app
 
 

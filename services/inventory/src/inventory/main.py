@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 from fastapi import FastAPI
 
 from chassis import create_app, serve
 from chassis.config_client import load_settings
-from chassis.limits import BodySizeLimit
 from chassis.sqlite import Database
 from inventory.settings import Settings
 from inventory.stock import repository
@@ -27,14 +23,6 @@ def create(settings: Settings | None = None) -> FastAPI:
         write_fault_rate=lambda: app.state.live.current.chaos.store_error_rate,
     )
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await db.open()
-        try:
-            yield
-        finally:
-            await db.close()
-
     app = create_app(
         settings,
         title="inventory",
@@ -42,10 +30,10 @@ def create(settings: Settings | None = None) -> FastAPI:
         routers=[stock_router],
         downstreams={"auth-service": settings.auth_service_url},  # JWKS for verifying tokens
         ready_checks={"store": db.ping},
-        lifespan=lifespan,
+        lifespan=db.lifespan,
+        max_body_bytes=64 * 1024,
     )
     app.state.db = db
-    app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
     return app
 
 

@@ -12,7 +12,6 @@ from fastapi import FastAPI
 
 from chassis import create_app, serve
 from chassis.config_client import load_settings
-from chassis.limits import BodySizeLimit
 from chassis.sqlite import Database
 from orders.orders import repository, service
 from orders.orders.router import router as orders_router
@@ -34,15 +33,14 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await db.open()
-        recovery = asyncio.create_task(_recover_forever(app), name="orders-recovery")
-        try:
-            yield
-        finally:
-            recovery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await recovery
-            await db.close()
+        async with db.lifespan(app):
+            recovery = asyncio.create_task(_recover_forever(app), name="orders-recovery")
+            try:
+                yield
+            finally:
+                recovery.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await recovery
 
     app = create_app(
         settings,
@@ -58,9 +56,9 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
         ready_checks={"store": db.ping},
         lifespan=lifespan,
         transport=transport,
+        max_body_bytes=64 * 1024,
     )
     app.state.db = db
-    app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
     return app
 
 
