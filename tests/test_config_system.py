@@ -457,3 +457,43 @@ def test_a_redis_outage_loses_events_but_not_the_change(tmp_path: Path) -> None:
         config.stop()
         broker.terminate()
         broker.wait(10)
+
+
+@pytest.mark.parametrize("profile", ["default", "docker"])
+def test_the_platform_config_repo_validates_for_every_service(profile: str) -> None:
+    """deploy/config-repo as checked out: every service's settings accept it, every secret decrypts."""
+    import importlib
+
+    from chassis.config_client import ConfigClient, ConfigClientSettings
+    from config_service.environment.repository import NativeRepository
+    from config_service.environment.service import EnvironmentService
+    from config_service.settings import DEV_ENCRYPT_KEY
+
+    root = Path(__file__).resolve().parents[1]
+    service = EnvironmentService(
+        NativeRepository(root), search_paths=[SP], cipher=Cipher(DEV_ENCRYPT_KEY), uri=str(root)
+    )
+    members = {
+        "auth-service": "auth_service",
+        "catalog": "catalog",
+        "inventory": "inventory",
+        "reviews": "reviews",
+        "orders": "orders",
+        "gateway-web": "gateway_web",
+        "gateway-mobile": "gateway_mobile",
+        "ops-dashboard": "ops_dashboard",
+    }
+    for app, package in members.items():
+        assert (root / SP / f"{app}.yml").is_file(), app
+        settings_cls = importlib.import_module(f"{package}.settings").Settings
+        environment = service.environment(app, [profile], None)
+        client = ConfigClient(settings_cls, ConfigClientSettings(config_service_url="http://unused"), app)
+        settings, snapshot = client.build(environment, source="config-service")  # raises when invalid
+        assert not [key for key in snapshot.remote if key.startswith("invalid.")], app
+        assert settings.service_name == app
+        unused = sorted(
+            key
+            for key in snapshot.remote
+            if key.split(".")[0].split("[")[0].replace("-", "_") not in settings_cls.model_fields
+        )
+        assert not unused, f"{app}: keys no setting reads (typo?): {unused}"
