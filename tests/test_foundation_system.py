@@ -22,19 +22,21 @@ pytestmark = pytest.mark.system
 
 
 def _zipkin_trace(
-    zipkin: ZipkinServer, trace_id: str, services: set[str], timeout_s: float = 20
+    zipkin: ZipkinServer, trace_id: str, expected: set[tuple[str, str]], timeout_s: float = 20
 ) -> list[dict]:
+    """Poll Zipkin until the trace holds a span of every expected (service, kind); spans of one
+    trace arrive in several batches (a server span ends, and is exported, after its client spans)."""
     deadline = time.monotonic() + timeout_s
     spans: list[dict] = []
     while time.monotonic() < deadline:
         response = httpx.get(f"{zipkin.url}/api/v2/trace/{trace_id}", timeout=5)
         if response.status_code == 200:
             spans = response.json()
-            if services <= {s["localEndpoint"]["serviceName"] for s in spans}:
+            if expected <= {(s["localEndpoint"]["serviceName"], s.get("kind", "")) for s in spans}:
                 return spans
         time.sleep(0.3)
-    seen = sorted({s["localEndpoint"]["serviceName"] for s in spans})
-    pytest.fail(f"trace {trace_id} has spans from {seen}, expected {sorted(services)}")
+    seen = sorted({(s["localEndpoint"]["serviceName"], s.get("kind", "")) for s in spans})
+    pytest.fail(f"trace {trace_id} has spans {seen}, expected {sorted(expected)}")
 
 
 def _log_events(path: Path, trace_id: str) -> list[dict]:
@@ -56,12 +58,10 @@ def test_one_request_is_one_trace_across_gateway_and_catalog(
     assert response.status_code == 200, response.text
     assert response.json()["items"], "catalog answered through the gateway"
 
-    spans = _zipkin_trace(zipkin_server, trace_id, {"gateway-web", "catalog"})
+    # the gateway's server span, its chassis client call to catalog, and catalog's server span
+    expected = {("gateway-web", "SERVER"), ("gateway-web", "CLIENT"), ("catalog", "SERVER")}
+    spans = _zipkin_trace(zipkin_server, trace_id, expected)
     assert {span["traceId"] for span in spans} == {trace_id}
-    kinds = {(span["localEndpoint"]["serviceName"], span.get("kind")) for span in spans}
-    assert ("gateway-web", "SERVER") in kinds
-    assert ("gateway-web", "CLIENT") in kinds  # the chassis client call to catalog
-    assert ("catalog", "SERVER") in kinds
     by_id = {span["id"]: span for span in spans}
     catalog_server = next(
         s for s in spans if s["localEndpoint"]["serviceName"] == "catalog" and s.get("kind") == "SERVER"
@@ -87,7 +87,7 @@ def test_b3_headers_are_accepted_inbound(topology: Topology, zipkin_server: Zipk
     headers = {"X-B3-TraceId": trace_id, "X-B3-SpanId": secrets.token_hex(8), "X-B3-Sampled": "1"}
     response = httpx.get(f"{topology.url('gateway-mobile')}/m/products", headers=headers, timeout=10)
     assert response.status_code == 200, response.text
-    _zipkin_trace(zipkin_server, trace_id, {"gateway-mobile", "catalog"})
+    _zipkin_trace(zipkin_server, trace_id, {("gateway-mobile", "SERVER"), ("catalog", "SERVER")})
 
 
 def _children(pid: int) -> set[int]:

@@ -93,7 +93,17 @@ class DevStack:
             mounts = self._mounts(spec, root)
             for key, value in spec.environment.items():
                 env[key] = _localize(_remap_paths(value, mounts), addresses)
-            env.update({"HOST": "127.0.0.1", "PORT": str(ports[spec.name]), "PYTHONUNBUFFERED": "1"})
+            # Each container has a /tmp of its own; so does each local process.
+            tmp = self.state_dir / "tmp" / spec.name
+            tmp.mkdir(parents=True, exist_ok=True)
+            env.update(
+                {
+                    "HOST": "127.0.0.1",
+                    "PORT": str(ports[spec.name]),
+                    "PYTHONUNBUFFERED": "1",
+                    "TMPDIR": str(tmp),
+                }
+            )
             env.update(self.env_overrides.get("*", {}))
             env.update(self.env_overrides.get(spec.name, {}))
             command = spec.command or parse_dockerfile_cmd(spec.dockerfile)  # type: ignore[arg-type]
