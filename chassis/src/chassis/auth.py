@@ -20,18 +20,19 @@ Use::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
 import jwt
 import redis.asyncio as aioredis
-from fastapi import Depends, Request
-from pydantic import BaseModel, Field
+from fastapi import Depends, FastAPI, Request
+from pydantic import BaseModel, Field, SecretStr
 from redis.exceptions import RedisError
 
 from chassis.context import user_var
@@ -43,6 +44,7 @@ _log = logging.getLogger(__name__)
 __all__ = [
     "ALGORITHMS",
     "REVOCATION_CHANNEL",
+    "AuthClientSettings",
     "AuthServiceClient",
     "AuthSettings",
     "CurrentUser",
@@ -52,6 +54,7 @@ __all__ = [
     "Principal",
     "TokenSet",
     "Unauthorized",
+    "auth_client_lifespan",
     "bearer_token",
     "current_user",
     "listen_for_revocations",
@@ -308,6 +311,18 @@ class TokenSet:
     scope: str
 
 
+class AuthClientSettings(AuthSettings):
+    """A gateway's ``auth`` settings: its OAuth client at auth-service and the token-check cache.
+    Each gateway subclasses it with its own client's defaults (and whatever else it needs)."""
+
+    client_id: str
+    client_secret: SecretStr
+    introspection_cache_s: float = Field(
+        5.0, ge=0, le=60, description="see AuthServiceClient: revocation delay"
+    )
+    max_body_bytes: int = Field(4096, ge=256)
+
+
 class InvalidCredentials(ServiceError):
     status = 401
     title = "Unauthorized"
@@ -491,3 +506,25 @@ async def listen_for_revocations(redis_url: str, client: AuthServiceClient) -> N
         finally:
             client.subscribed = False
             await connection.aclose()
+
+
+@contextlib.asynccontextmanager
+async def auth_client_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """A gateway's lifespan: ``app.state.auth_client`` (an ``AuthServiceClient`` over the
+    ``auth-service`` downstream, settings ``auth: AuthClientSettings``) and its revocation
+    listener, which is stopped on shutdown."""
+    settings = app.state.live.current
+    auth: AuthClientSettings = settings.auth
+    app.state.auth_client = client = AuthServiceClient(
+        downstream=app.state.downstreams["auth-service"],
+        client_id=auth.client_id,
+        client_secret=auth.client_secret.get_secret_value(),
+        cache_s=auth.introspection_cache_s,
+    )
+    listener = asyncio.create_task(listen_for_revocations(settings.redis_url, client), name="revocations")
+    try:
+        yield
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener

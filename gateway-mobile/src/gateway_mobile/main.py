@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from chassis import create_app, serve
+from chassis.auth import auth_client_lifespan
 from chassis.config_client import load_settings
-from gateway_mobile.auth.lifespan import auth_lifespan
 from gateway_mobile.auth.router import me_router
 from gateway_mobile.auth.router import router as auth_router
 from gateway_mobile.orders.router import router as orders_router
@@ -32,7 +32,7 @@ def create(settings: Settings | None = None) -> FastAPI:
             "orders": settings.orders_url,
             "auth-service": settings.auth_service_url,
         },
-        lifespan=auth_lifespan,
+        lifespan=auth_client_lifespan,
         # Orders and reviews are small JSON: refuse a large body before it is read (413 problem+json).
         max_body_bytes=MAX_BODY_BYTES,
     )

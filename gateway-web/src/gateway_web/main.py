@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from chassis import create_app, serve
+from chassis.auth import auth_client_lifespan
 from chassis.config_client import load_settings
-from gateway_web.auth.lifespan import auth_lifespan
 from gateway_web.auth.router import router as auth_router
 from gateway_web.orders.router import router as orders_router
 from gateway_web.products.router import router as products_router
@@ -31,7 +31,7 @@ def create(settings: Settings | None = None) -> FastAPI:
             "orders": settings.orders_url,
             "auth-service": settings.auth_service_url,
         },
-        lifespan=auth_lifespan,
+        lifespan=auth_client_lifespan,
         # Orders and reviews are small JSON: refuse a large body before it is read (413 problem+json).
         max_body_bytes=MAX_BODY_BYTES,
     )

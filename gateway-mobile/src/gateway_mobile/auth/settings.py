@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 
-from chassis.auth import AuthSettings
+from chassis.auth import AuthClientSettings
 
 __all__ = ["MobileAuthSettings"]
 
 
-class MobileAuthSettings(AuthSettings):
+class MobileAuthSettings(AuthClientSettings):
     client_id: str = "mobile"
     client_secret: SecretStr = SecretStr("dev-only-mobile-secret")
-    introspection_cache_s: float = Field(
-        5.0, ge=0, le=60, description="see AuthServiceClient: revocation delay"
-    )
-    max_body_bytes: int = Field(4096, ge=256)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from chassis.auth import AuthSettings
+from chassis.auth import AuthClientSettings
 
 __all__ = ["WebAuthSettings"]
 
 
-class WebAuthSettings(AuthSettings):
+class WebAuthSettings(AuthClientSettings):
     client_id: str = "web"
     client_secret: SecretStr = SecretStr("dev-only-web-secret")
     cookie_name: str = "msa_session"
@@ -20,7 +20,3 @@ class WebAuthSettings(AuthSettings):
     refresh_margin_s: int = Field(
         60, ge=0, description="refresh the access token this long before it expires"
     )
-    introspection_cache_s: float = Field(
-        5.0, ge=0, le=60, description="see AuthServiceClient: revocation delay"
-    )
-    max_body_bytes: int = Field(4096, ge=256)
