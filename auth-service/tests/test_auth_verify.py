@@ -5,9 +5,7 @@ Every forged or stale token is refused with 401 problem+json; scopes gate writes
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,7 +14,6 @@ from typing import Annotated, Any
 import httpx
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, Depends, FastAPI
@@ -26,31 +23,9 @@ from auth_service.settings import Settings
 from auth_service.signing.keyring import rotate_dev_key
 from chassis import ServiceSettings, create_app
 from chassis.auth import AuthSettings, CurrentUser, JwtVerifier, Principal, Unauthorized, require_scope
-from msa_cli.devstack import free_port
+from msa_testing.apps import served
 
 WEB = ("web", "dev-only-web-secret")
-
-
-@contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """The app on a real socket (uvicorn in this loop), so clients go through HTTP."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=3
-        )
-    )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def domain_app(auth_url: str) -> FastAPI:

@@ -6,7 +6,6 @@ on real sockets (uvicorn in this loop) with their own SQLite stores and a real R
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import uuid
@@ -16,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from catalog.main import create as create_catalog
@@ -24,6 +22,7 @@ from catalog.settings import Settings as CatalogSettings
 from inventory.main import create as create_inventory
 from inventory.settings import Settings as InventorySettings
 from msa_cli.devstack import free_port
+from msa_testing.apps import served
 from orders.main import create as create_orders
 from orders.settings import Settings as OrdersSettings
 from reviews.main import create as create_reviews
@@ -32,24 +31,6 @@ from reviews.settings import Settings as ReviewsSettings
 PROBLEM = "application/problem+json"
 Runner = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
 ROW_KEYS = {"id", "name", "price", "thumb_url", "in_stock", "rating"}
-
-
-@contextlib.asynccontextmanager
-async def _served(app: FastAPI) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "test server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def _dead_url() -> str:
@@ -67,13 +48,13 @@ async def domain(tmp_path: Path, redis_url: str, auth_url: str) -> AsyncIterator
     async with contextlib.AsyncExitStack() as stack:
         urls = {
             "catalog": await stack.enter_async_context(
-                _served(create_catalog(CatalogSettings(data_dir=tmp_path / "catalog", **common)))
+                served(create_catalog(CatalogSettings(data_dir=tmp_path / "catalog", **common)))
             ),
             "inventory": await stack.enter_async_context(
-                _served(create_inventory(InventorySettings(data_dir=tmp_path / "inventory", **common)))
+                served(create_inventory(InventorySettings(data_dir=tmp_path / "inventory", **common)))
             ),
             "reviews": await stack.enter_async_context(
-                _served(create_reviews(ReviewsSettings(data_dir=tmp_path / "reviews", **common)))
+                served(create_reviews(ReviewsSettings(data_dir=tmp_path / "reviews", **common)))
             ),
         }
         orders = OrdersSettings(
@@ -82,7 +63,7 @@ async def domain(tmp_path: Path, redis_url: str, auth_url: str) -> AsyncIterator
             inventory_url=urls["inventory"],
             **common,
         )
-        urls["orders"] = await stack.enter_async_context(_served(create_orders(orders)))
+        urls["orders"] = await stack.enter_async_context(served(create_orders(orders)))
         yield urls
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from catalog.main import create as create_catalog
@@ -25,6 +24,7 @@ from catalog.settings import Settings as CatalogSettings
 from inventory.main import create as create_inventory
 from inventory.settings import Settings as InventorySettings
 from msa_cli.devstack import free_port
+from msa_testing.apps import served
 from msa_testing.servers import flaky_server
 from orders.main import create as create_orders
 from orders.settings import Settings as OrdersSettings
@@ -34,24 +34,6 @@ from reviews.settings import Settings as ReviewsSettings
 PROBLEM = "application/problem+json"
 ALICE = {"username": "alice", "password": "alice-password"}
 Runner = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
-@contextlib.asynccontextmanager
-async def _served(app: FastAPI) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "test server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def _dead_url() -> str:
@@ -70,13 +52,13 @@ async def domain(tmp_path: Path, redis_url: str, auth_url: str) -> AsyncIterator
     async with contextlib.AsyncExitStack() as stack:
         urls = {
             "catalog": await stack.enter_async_context(
-                _served(create_catalog(CatalogSettings(data_dir=tmp_path / "catalog", **common)))
+                served(create_catalog(CatalogSettings(data_dir=tmp_path / "catalog", **common)))
             ),
             "inventory": await stack.enter_async_context(
-                _served(create_inventory(InventorySettings(data_dir=tmp_path / "inventory", **common)))
+                served(create_inventory(InventorySettings(data_dir=tmp_path / "inventory", **common)))
             ),
             "reviews": await stack.enter_async_context(
-                _served(create_reviews(ReviewsSettings(data_dir=tmp_path / "reviews", **common)))
+                served(create_reviews(ReviewsSettings(data_dir=tmp_path / "reviews", **common)))
             ),
         }
         orders = OrdersSettings(
@@ -85,7 +67,7 @@ async def domain(tmp_path: Path, redis_url: str, auth_url: str) -> AsyncIterator
             inventory_url=urls["inventory"],
             **common,
         )
-        urls["orders"] = await stack.enter_async_context(_served(create_orders(orders)))
+        urls["orders"] = await stack.enter_async_context(served(create_orders(orders)))
         yield urls
 
 
@@ -383,7 +365,7 @@ async def test_order_with_inventory_down_is_503_with_retry_after(
         data_dir=tmp_path / "orders-no-inventory", catalog_url=domain["catalog"], inventory_url=_dead_url(),
         redis_url=redis_url, zipkin_endpoint=None, env="test", auth_service_url=auth_url,
     )  # fmt: skip
-    async with _served(create_orders(settings)) as orders_url, run(gateway(orders_url=orders_url)) as web:
+    async with served(create_orders(settings)) as orders_url, run(gateway(orders_url=orders_url)) as web:
         csrf = await _login(web)
         response = await web.post(
             "/api/orders", json={"lines": [{"product_id": "p-1001", "quantity": 1}]},

@@ -2,60 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
-from jwt.algorithms import RSAAlgorithm
 
 from catalog.main import create
 from catalog.settings import Settings
-from chassis.auth import AuthSettings, JwtVerifier
+from msa_testing.apps import TokenIssuer, asgi_client
 
 
 def make_settings(data_dir: Path, redis_url: str) -> Settings:
     return Settings(data_dir=data_dir, redis_url=redis_url, zipkin_endpoint=None, env="test")
-
-
-class TokenIssuer:
-    """Signs RS256 access tokens the way auth-service does, and serves them to an app's verifier
-    as its JWKS (the test stands in for auth-service; the chassis verification code is the real one)."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
-        self.jwks = {"keys": [{**jwk, "kid": "test-key", "use": "sig", "alg": "RS256"}]}
-        self.settings = AuthSettings()
-
-    def token(self, sub: str, scope: str) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": self.settings.issuer, "aud": self.settings.audience, "sub": sub, "scope": scope,
-            "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex, "client_id": "web",
-        }  # fmt: skip
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "test-key"})
-
-    def headers(self, sub: str, scope: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(sub, scope)}"}
-
-    def install(self, app: FastAPI) -> None:
-        async def fetch() -> dict[str, Any]:
-            return self.jwks
-
-        app.state.jwt_verifier = JwtVerifier(fetch_jwks=fetch, settings=self.settings)
-
-
-@pytest.fixture(scope="session")
-def issuer() -> TokenIssuer:
-    return TokenIssuer()
 
 
 @pytest.fixture
@@ -67,10 +27,8 @@ def catalog_app(tmp_path: Path, redis_url: str, issuer: TokenIssuer) -> FastAPI:
 
 @pytest.fixture
 async def catalog(catalog_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with catalog_app.router.lifespan_context(catalog_app):
-        transport = httpx.ASGITransport(app=catalog_app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
-            yield client
+    async with asgi_client(catalog_app) as client:
+        yield client
 
 
 @pytest.fixture

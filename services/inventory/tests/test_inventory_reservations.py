@@ -8,7 +8,7 @@ import sqlite3
 import httpx
 from fastapi import FastAPI
 
-from .conftest import TokenIssuer
+from msa_testing.apps import TokenIssuer
 
 PROBLEM = "application/problem+json"
 

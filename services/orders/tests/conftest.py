@@ -3,11 +3,8 @@ Downstreams reach the real catalog and inventory apps), each with its own SQLite
 
 from __future__ import annotations
 
-import json
 import random
 import sqlite3
-import time
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -15,54 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
-from jwt.algorithms import RSAAlgorithm
 
 from catalog.main import create as create_catalog
 from catalog.settings import Settings as CatalogSettings
 from chassis import LiveSettings
-from chassis.auth import AuthSettings, JwtVerifier
 from chassis.settings import BreakerSettings, ChaosSettings
 from inventory.main import create as create_inventory
 from inventory.settings import Settings as InventorySettings
+from msa_testing.apps import TokenIssuer
 from orders.main import create as create_orders
 from orders.settings import Settings as OrdersSettings
-
-
-class TokenIssuer:
-    """Signs RS256 access tokens the way auth-service does, and serves them to an app's verifier
-    as its JWKS (the test stands in for auth-service; the chassis verification code is the real one)."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
-        self.jwks = {"keys": [{**jwk, "kid": "test-key", "use": "sig", "alg": "RS256"}]}
-        self.settings = AuthSettings()
-
-    def token(self, sub: str, scope: str) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": self.settings.issuer, "aud": self.settings.audience, "sub": sub, "scope": scope,
-            "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex, "client_id": "web",
-        }  # fmt: skip
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "test-key"})
-
-    def headers(self, sub: str, scope: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(sub, scope)}"}
-
-    def install(self, app: FastAPI) -> None:
-        async def fetch() -> dict[str, Any]:
-            return self.jwks
-
-        app.state.jwt_verifier = JwtVerifier(fetch_jwks=fetch, settings=self.settings)
-
-
-@pytest.fixture(scope="session")
-def issuer() -> TokenIssuer:
-    return TokenIssuer()
 
 
 class LossyTransport(httpx.AsyncBaseTransport):
