@@ -11,11 +11,8 @@ checks that too.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
 import statistics
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -25,8 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from msa_testing.fixtures import REPO, Topology
+from msa_testing.configrepo import ConfigRepo
+from msa_testing.fixtures import Topology
 from msa_testing.infra import ZipkinServer
+from msa_testing.polling import wait_until
 
 pytestmark = pytest.mark.system
 
@@ -34,21 +33,6 @@ PAGE = "/api/products/p-1001"
 SP = "deploy/config-repo"
 # Just what a product page needs (plus config-service and auth-service, which gateway-web expects).
 PAGE_SERVICES = {"config-service", "auth-service", "catalog", "inventory", "reviews", "gateway-web"}
-
-
-def wait_until(what: str, check: Callable[[], Any], timeout_s: float = 30.0, every_s: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except httpx.HTTPError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(every_s)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 def zipkin_trace(zipkin: ZipkinServer, trace_id: str, services: set[str]) -> list[dict[str, Any]]:
@@ -191,37 +175,20 @@ def test_reviews_killed_degrades_then_the_breaker_opens_then_recovers(
 # ---- chaos by config --------------------------------------------------------------------------------
 
 
-def git(repo: Path, *args: str) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.org",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.org",
-    }
-    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, timeout=30)
-
-
-def commit_reviews_chaos(repo: Path, error_rate: float) -> None:
-    (repo / SP / "reviews.yml").write_text(f"chaos:\n  error_rate: {error_rate}\n  latency_ms: 0\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", f"reviews chaos.error_rate {error_rate}")
+def commit_reviews_chaos(repo: ConfigRepo, error_rate: float) -> None:
+    reviews = f"chaos:\n  error_rate: {error_rate}\n  latency_ms: 0\n"
+    repo.commit(f"reviews chaos.error_rate {error_rate}", **{"reviews.yml": reviews})
 
 
 def test_chaos_commit_for_reviews_degrades_pages_and_a_revert_recovers(
     make_topology: Callable[..., Topology], tmp_path: Path
 ) -> None:
-    repo = tmp_path / "config-repo"
-    shutil.copytree(REPO / SP, repo / SP)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "init")
+    repo = ConfigRepo.copy_of_platform(tmp_path / "config-repo")
+    repo.commit("init")
     topo = make_topology(
         only=PAGE_SERVICES,
         env={
-            "config-service": {"CONFIG_REPO_URI": str(repo), "CONFIG_SEARCH_PATHS": SP},
+            "config-service": {"CONFIG_REPO_URI": str(repo.root), "CONFIG_SEARCH_PATHS": SP},
             "gateway-web": {"BREAKER__FAIL_MAX": "2", "BREAKER__RESET_TIMEOUT_S": "2"},
         },
     )

@@ -8,12 +8,13 @@ start, current settings at run time, changes picked up when it returns.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ import redis
 
 from config_service.crypto.service import Cipher
 from msa_cli.devstack import free_port
+from msa_testing.configrepo import ConfigRepo
 from msa_testing.infra import RedisServer
+from msa_testing.polling import wait_until
 
 pytestmark = pytest.mark.system
 
@@ -37,19 +40,8 @@ BIN = Path(sys.executable).parent
 REFRESH_CHANNEL = "msa:config:refresh"
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 20.0, every_s: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except httpx.HTTPError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(every_s)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+# Config changes arrive in milliseconds: poll often so the printed delays mean something.
+wait_for = functools.partial(wait_until, timeout_s=20.0, every_s=0.05)
 
 
 @dataclass
@@ -116,43 +108,6 @@ class Proc:
         return self.log_file.read_text(errors="replace")
 
 
-class Repo:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True)
-        self.env = {
-            "PATH": os.environ.get("PATH", ""),
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_AUTHOR_NAME": "test",
-            "GIT_AUTHOR_EMAIL": "test@example.org",
-            "GIT_COMMITTER_NAME": "test",
-            "GIT_COMMITTER_EMAIL": "test@example.org",
-        }
-        self.git("init", "-q", "-b", "main")
-
-    def git(self, *args: str) -> str:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=self.root,
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        return done.stdout.strip()
-
-    def commit(self, message: str, **files: str) -> str:
-        for name, text in files.items():
-            path = self.root / SP / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        self.git("add", "-A")
-        self.git("commit", "-q", "-m", message)
-        return self.git("rev-parse", "HEAD")
-
-
 def catalog_yml(timeout_s: float, log_level: str = "INFO") -> str:
     token = Cipher(KEY).encrypt(TOKEN)
     other = Cipher("not-the-server-key").encrypt(OTHER)
@@ -164,7 +119,7 @@ def catalog_yml(timeout_s: float, log_level: str = "INFO") -> str:
 
 @dataclass
 class Stack:
-    repo: Repo
+    repo: ConfigRepo
     tmp: Path
     redis_url: str
     config: Proc
@@ -195,7 +150,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("config-system")
-    repo = Repo(tmp / "repo")
+    repo = ConfigRepo(tmp / "repo")
     repo.commit(
         "init",
         **{
@@ -412,7 +367,7 @@ def test_a_redis_outage_loses_events_but_not_the_change(tmp_path: Path) -> None:
     """Events published while Redis is down are lost; on reconnect the member re-fetches anyway."""
     port = free_port()
     broker = _redis_on(port)
-    repo = Repo(tmp_path / "repo")
+    repo = ConfigRepo(tmp_path / "repo")
     repo.commit("init", **{"catalog.yml": "http:\n  timeout_s: 1.0\n"})
     redis_url = f"redis://127.0.0.1:{port}/0"
     config = Proc(

@@ -5,11 +5,8 @@ fail leave the two stores consistent once recovery has run."""
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import sqlite3
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from msa_testing.fixtures import REPO, Topology
+from msa_testing.configrepo import ConfigRepo
+from msa_testing.fixtures import Topology
 
 pytestmark = pytest.mark.system
 
@@ -32,23 +30,10 @@ PROBES = {
 }
 
 
-def git(repo: Path, *args: str) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.org",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.org",
-    }
-    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, timeout=30)
-
-
-def commit_chaos(repo: Path, error_rate: float) -> None:
+def commit_chaos(repo: ConfigRepo, error_rate: float) -> None:
     """Replace the ``chaos:`` block of each domain service's file and commit."""
     for service in PROBES:
-        path = repo / SP / f"{service}.yml"
+        path = repo.root / SP / f"{service}.yml"
         lines, in_chaos = [], False
         for line in path.read_text().splitlines():
             if line.startswith("chaos:"):
@@ -57,8 +42,7 @@ def commit_chaos(repo: Path, error_rate: float) -> None:
                 in_chaos = False
                 lines.append(line)
         path.write_text("\n".join([*lines, "chaos:", f"  error_rate: {error_rate}", ""]))
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", f"chaos.error_rate {error_rate}")
+    repo.commit(f"chaos.error_rate {error_rate}")
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout_s: float = 30.0) -> float:
@@ -78,14 +62,11 @@ def status(topo: Topology, service: str) -> int:
 def test_a_chaos_commit_breaks_and_a_revert_heals_without_restart(
     make_topology: Callable[..., Topology], tmp_path: Path
 ) -> None:
-    repo = tmp_path / "config-repo"
-    shutil.copytree(REPO / SP, repo / SP)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "init")
+    repo = ConfigRepo.copy_of_platform(tmp_path / "config-repo")
+    repo.commit("init")
     topo = make_topology(
         only={"config-service", *PROBES},
-        env={"config-service": {"CONFIG_REPO_URI": str(repo), "CONFIG_SEARCH_PATHS": SP}},
+        env={"config-service": {"CONFIG_REPO_URI": str(repo.root), "CONFIG_SEARCH_PATHS": SP}},
     )
     pids = {service: topo.service(service).process.pid for service in PROBES}  # type: ignore[union-attr]
     for service, (_, healthy) in PROBES.items():
@@ -101,13 +82,6 @@ def test_a_chaos_commit_breaks_and_a_revert_heals_without_restart(
     for service, (_, healthy) in PROBES.items():
         wait_until(f"{service} to heal", lambda s=service, h=healthy: status(topo, s) == h)  # type: ignore[misc]
     assert {s: topo.service(s).process.pid for s in PROBES} == pids  # type: ignore[union-attr]
-
-
-def write_and_commit(repo: Path, message: str, **files: str) -> None:
-    for name, text in files.items():
-        (repo / SP / name).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
 
 
 ORDERS_YML = """http:
@@ -126,17 +100,14 @@ INVENTORY_YML = "chaos:\n  error_rate: {rate}\n"
 def test_orders_under_inventory_and_store_faults_leave_consistent_stores(
     make_topology: Callable[..., Topology], tmp_path: Path
 ) -> None:
-    repo = tmp_path / "config-repo"
-    shutil.copytree(REPO / SP, repo / SP)
-    git(repo, "init", "-q", "-b", "main")
-    write_and_commit(
-        repo,
+    repo = ConfigRepo.copy_of_platform(tmp_path / "config-repo")
+    repo.commit(
         "faults on",
         **{"orders.yml": ORDERS_YML.format(store=0.2), "inventory.yml": INVENTORY_YML.format(rate=0.3)},
     )
     topo = make_topology(
         only={"config-service", "auth-service", "catalog", "inventory", "orders"},
-        env={"config-service": {"CONFIG_REPO_URI": str(repo), "CONFIG_SEARCH_PATHS": SP}},
+        env={"config-service": {"CONFIG_REPO_URI": str(repo.root), "CONFIG_SEARCH_PATHS": SP}},
     )
     answer = httpx.post(
         f"{topo.url('auth-service')}/oauth/token",
@@ -161,8 +132,7 @@ def test_orders_under_inventory_and_store_faults_leave_consistent_stores(
     assert codes.get(201, 0) >= 5
     assert sum(v for k, v in codes.items() if k >= 500) >= 5
 
-    write_and_commit(
-        repo,
+    repo.commit(
         "faults off",
         **{"orders.yml": ORDERS_YML.format(store=0.0), "inventory.yml": INVENTORY_YML.format(rate=0.0)},
     )
