@@ -9,72 +9,17 @@ from __future__ import annotations
 import base64
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
-from catalog.main import create as create_catalog
-from catalog.settings import Settings as CatalogSettings
-from inventory.main import create as create_inventory
-from inventory.settings import Settings as InventorySettings
-from msa_cli.devstack import free_port
-from msa_testing.apps import served
-from orders.main import create as create_orders
-from orders.settings import Settings as OrdersSettings
-from reviews.main import create as create_reviews
-from reviews.settings import Settings as ReviewsSettings
+from msa_testing.apps import dead_url
 
 PROBLEM = "application/problem+json"
 Runner = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
 ROW_KEYS = {"id", "name", "price", "thumb_url", "in_stock", "rating"}
-
-
-def _dead_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"
-
-
-@pytest.fixture
-async def domain(tmp_path: Path, redis_url: str, auth_url: str) -> AsyncIterator[dict[str, str]]:
-    common: dict[str, Any] = {
-        "redis_url": redis_url,
-        "zipkin_endpoint": None,
-        "env": "test",
-        "auth_service_url": auth_url,
-    }
-    async with contextlib.AsyncExitStack() as stack:
-        urls = {
-            "catalog": await stack.enter_async_context(
-                served(create_catalog(CatalogSettings(data_dir=tmp_path / "catalog", **common)))
-            ),
-            "inventory": await stack.enter_async_context(
-                served(create_inventory(InventorySettings(data_dir=tmp_path / "inventory", **common)))
-            ),
-            "reviews": await stack.enter_async_context(
-                served(create_reviews(ReviewsSettings(data_dir=tmp_path / "reviews", **common)))
-            ),
-        }
-        orders = OrdersSettings(
-            data_dir=tmp_path / "orders",
-            catalog_url=urls["catalog"],
-            inventory_url=urls["inventory"],
-            **common,
-        )
-        urls["orders"] = await stack.enter_async_context(served(create_orders(orders)))
-        yield urls
-
-
-@pytest.fixture
-def gateway(make_gateway: Callable[..., FastAPI], domain: dict[str, str]) -> Callable[..., FastAPI]:
-    def make(**overrides: Any) -> FastAPI:
-        values = {f"{name}_url": url for name, url in domain.items()}
-        values.update(overrides)
-        return make_gateway(**values)
-
-    return make
 
 
 async def _bearer(client: httpx.AsyncClient) -> dict[str, str]:
@@ -180,10 +125,10 @@ async def test_product_screen_has_rating_summary_and_a_top_review(
 async def test_reviews_or_inventory_down_degrade_the_screen(
     gateway: Callable[..., FastAPI], run: Runner
 ) -> None:
-    async with run(gateway(reviews_url=_dead_url())) as mobile:
+    async with run(gateway(reviews_url=dead_url())) as mobile:
         no_reviews = await mobile.get("/m/products/p-1001")
         feed = await mobile.get("/m/products")
-    async with run(gateway(inventory_url=_dead_url())) as mobile:
+    async with run(gateway(inventory_url=dead_url())) as mobile:
         no_stock = await mobile.get("/m/products/p-1001")
     assert no_reviews.status_code == 200
     assert no_reviews.headers["x-degraded"] == "reviews"
@@ -197,7 +142,7 @@ async def test_reviews_or_inventory_down_degrade_the_screen(
 
 
 async def test_catalog_down_is_503(gateway: Callable[..., FastAPI], run: Runner) -> None:
-    async with run(gateway(catalog_url=_dead_url())) as mobile:
+    async with run(gateway(catalog_url=dead_url())) as mobile:
         response = await mobile.get("/m/products")
     assert response.status_code == 503
     assert response.headers["content-type"] == PROBLEM

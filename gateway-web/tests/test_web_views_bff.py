@@ -11,76 +11,21 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from catalog.main import create as create_catalog
-from catalog.settings import Settings as CatalogSettings
-from inventory.main import create as create_inventory
-from inventory.settings import Settings as InventorySettings
-from msa_cli.devstack import free_port
-from msa_testing.apps import served
+from msa_testing.apps import dead_url, served
 from msa_testing.servers import flaky_server
 from orders.main import create as create_orders
 from orders.settings import Settings as OrdersSettings
-from reviews.main import create as create_reviews
-from reviews.settings import Settings as ReviewsSettings
 
 PROBLEM = "application/problem+json"
 ALICE = {"username": "alice", "password": "alice-password"}
 Runner = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
-def _dead_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
-
-
-@pytest.fixture
-async def domain(tmp_path: Path, redis_url: str, auth_url: str) -> AsyncIterator[dict[str, str]]:
-    """catalog, inventory, reviews and orders served for real; their URLs by name."""
-    common: dict[str, Any] = {
-        "redis_url": redis_url,
-        "zipkin_endpoint": None,
-        "env": "test",
-        "auth_service_url": auth_url,
-    }
-    async with contextlib.AsyncExitStack() as stack:
-        urls = {
-            "catalog": await stack.enter_async_context(
-                served(create_catalog(CatalogSettings(data_dir=tmp_path / "catalog", **common)))
-            ),
-            "inventory": await stack.enter_async_context(
-                served(create_inventory(InventorySettings(data_dir=tmp_path / "inventory", **common)))
-            ),
-            "reviews": await stack.enter_async_context(
-                served(create_reviews(ReviewsSettings(data_dir=tmp_path / "reviews", **common)))
-            ),
-        }
-        orders = OrdersSettings(
-            data_dir=tmp_path / "orders",
-            catalog_url=urls["catalog"],
-            inventory_url=urls["inventory"],
-            **common,
-        )
-        urls["orders"] = await stack.enter_async_context(served(create_orders(orders)))
-        yield urls
-
-
-@pytest.fixture
-def gateway(make_gateway: Callable[..., FastAPI], domain: dict[str, str]) -> Callable[..., FastAPI]:
-    """``gateway(reviews_url=..., bff={"budget_s": 0.5})``: gateway-web wired to the domain services."""
-
-    def make(**overrides: Any) -> FastAPI:
-        values = {f"{name}_url": url for name, url in domain.items()}
-        values.update(overrides)
-        return make_gateway(**values)
-
-    return make
 
 
 async def _login(client: httpx.AsyncClient) -> dict[str, str]:
@@ -136,7 +81,7 @@ async def test_product_page_has_product_stock_rating_and_latest_reviews(
 async def test_reviews_down_answers_200_without_reviews_marked_degraded(
     gateway: Callable[..., FastAPI], run: Runner
 ) -> None:
-    async with run(gateway(reviews_url=_dead_url())) as web:
+    async with run(gateway(reviews_url=dead_url())) as web:
         page = await web.get("/api/products/p-1001")
         listing = await web.get("/api/products")
     assert page.status_code == 200, page.text
@@ -151,7 +96,7 @@ async def test_reviews_down_answers_200_without_reviews_marked_degraded(
 
 
 async def test_inventory_down_shows_stock_unknown(gateway: Callable[..., FastAPI], run: Runner) -> None:
-    async with run(gateway(inventory_url=_dead_url())) as web:
+    async with run(gateway(inventory_url=dead_url())) as web:
         page = await web.get("/api/products/p-1001")
         listing = await web.get("/api/products")
     assert page.status_code == 200
@@ -163,7 +108,7 @@ async def test_inventory_down_shows_stock_unknown(gateway: Callable[..., FastAPI
 
 
 async def test_both_optional_parts_down_are_both_named(gateway: Callable[..., FastAPI], run: Runner) -> None:
-    async with run(gateway(inventory_url=_dead_url(), reviews_url=_dead_url())) as web:
+    async with run(gateway(inventory_url=dead_url(), reviews_url=dead_url())) as web:
         response = await web.get("/api/products/p-1002")
     assert response.status_code == 200
     assert sorted(response.json()["degraded"]) == ["inventory", "reviews"]
@@ -173,7 +118,7 @@ async def test_both_optional_parts_down_are_both_named(gateway: Callable[..., Fa
 async def test_catalog_down_is_503_problem_with_retry_after(
     gateway: Callable[..., FastAPI], run: Runner
 ) -> None:
-    async with run(gateway(catalog_url=_dead_url())) as web:
+    async with run(gateway(catalog_url=dead_url())) as web:
         for path in ("/api/products", "/api/products/p-1001"):
             response = await web.get(path)
             assert response.status_code == 503, response.text
@@ -342,7 +287,7 @@ async def test_orders_with_catalog_down_keep_names_and_lose_pictures(
     make_gateway: Callable[..., FastAPI], domain: dict[str, str], run: Runner
 ) -> None:
     urls = {f"{name}_url": url for name, url in domain.items()}
-    async with run(make_gateway(**{**urls, "catalog_url": _dead_url()})) as web:
+    async with run(make_gateway(**{**urls, "catalog_url": dead_url()})) as web:
         await _login(web)
         response = await web.get("/api/orders")
     assert response.status_code == 200, response.text
@@ -362,7 +307,7 @@ async def test_order_with_inventory_down_is_503_with_retry_after(
 ) -> None:
     # An orders service whose inventory is gone: a reservation is critical, so no order.
     settings = OrdersSettings(
-        data_dir=tmp_path / "orders-no-inventory", catalog_url=domain["catalog"], inventory_url=_dead_url(),
+        data_dir=tmp_path / "orders-no-inventory", catalog_url=domain["catalog"], inventory_url=dead_url(),
         redis_url=redis_url, zipkin_endpoint=None, env="test", auth_service_url=auth_url,
     )  # fmt: skip
     async with served(create_orders(settings)) as orders_url, run(gateway(orders_url=orders_url)) as web:

@@ -7,6 +7,8 @@
 - ``auth_settings`` / ``auth_url``: a real auth-service on a socket.
 - ``gateway_app`` / ``run``: for a gateway's tests; its conftest defines ``make_gateway``
   (``gateway_maker(create, Settings, ...)``), these build and run it.
+- ``domain`` / ``gateway``: catalog, inventory, reviews and orders served for real, and a gateway
+  wired to them; ``dead_url()`` for a downstream that refuses connections.
 """
 
 from __future__ import annotations
@@ -30,14 +32,23 @@ from jwt.algorithms import RSAAlgorithm
 
 from auth_service.main import create as create_auth
 from auth_service.settings import Settings as AuthServiceSettings
+from catalog.main import create as create_catalog
+from catalog.settings import Settings as CatalogSettings
 from chassis import ServiceSettings
 from chassis.auth import AuthSettings, JwtVerifier
+from inventory.main import create as create_inventory
+from inventory.settings import Settings as InventorySettings
 from msa_cli.devstack import free_port
+from orders.main import create as create_orders
+from orders.settings import Settings as OrdersSettings
+from reviews.main import create as create_reviews
+from reviews.settings import Settings as ReviewsSettings
 
 __all__ = [
     "GatewayRunner",
     "TokenIssuer",
     "asgi_client",
+    "dead_url",
     "gateway_maker",
     "running_gateway",
     "served",
@@ -172,3 +183,53 @@ def gateway_app(make_gateway: Callable[..., FastAPI]) -> FastAPI:
 def run() -> GatewayRunner:
     """``async with run(app) as client``: a gateway with its lifespan and revocation listener."""
     return running_gateway
+
+
+# --- the domain services behind a gateway ---
+
+
+def dead_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
+
+
+@pytest.fixture
+async def domain(tmp_path: Path, redis_url: str, auth_url: str) -> AsyncIterator[dict[str, str]]:
+    """catalog, inventory, reviews and orders served for real; their URLs by name."""
+    common: dict[str, Any] = {
+        "redis_url": redis_url,
+        "zipkin_endpoint": None,
+        "env": "test",
+        "auth_service_url": auth_url,
+    }
+    async with contextlib.AsyncExitStack() as stack:
+        urls = {
+            "catalog": await stack.enter_async_context(
+                served(create_catalog(CatalogSettings(data_dir=tmp_path / "catalog", **common)))
+            ),
+            "inventory": await stack.enter_async_context(
+                served(create_inventory(InventorySettings(data_dir=tmp_path / "inventory", **common)))
+            ),
+            "reviews": await stack.enter_async_context(
+                served(create_reviews(ReviewsSettings(data_dir=tmp_path / "reviews", **common)))
+            ),
+        }
+        orders = OrdersSettings(
+            data_dir=tmp_path / "orders",
+            catalog_url=urls["catalog"],
+            inventory_url=urls["inventory"],
+            **common,
+        )
+        urls["orders"] = await stack.enter_async_context(served(create_orders(orders)))
+        yield urls
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., FastAPI], domain: dict[str, str]) -> Callable[..., FastAPI]:
+    """``gateway(reviews_url=..., bff={"budget_s": 0.5})``: the gateway wired to the domain services."""
+
+    def make(**overrides: Any) -> FastAPI:
+        values = {f"{name}_url": url for name, url in domain.items()}
+        values.update(overrides)
+        return make_gateway(**values)
+
+    return make
