@@ -17,11 +17,13 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request
 
 from chassis.errors import ServiceError
 
-__all__ = ["Database", "StoreUnavailable"]
+__all__ = ["Database", "DatabaseDep", "StoreUnavailable", "get_database"]
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +129,12 @@ class Database:
         if self._executor is None:
             raise StoreUnavailable("The store is not open.")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+
+def get_database(request: Request) -> Database:
+    """The service's store: ``app.state.db``, set by the service's ``create``."""
+    db: Database = request.app.state.db
+    return db
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]

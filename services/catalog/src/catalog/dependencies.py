@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from catalog.settings import Settings
 from chassis.auth import Principal, require_scope
-from chassis.sqlite import Database
+from chassis.sqlite import DatabaseDep
 
 __all__ = ["CatalogWriter", "DatabaseDep", "SettingsDep"]
 
@@ -18,12 +18,6 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
 # Admin-only writes: a verified JWT (relayed by a gateway) holding the catalog:write scope.
 CatalogWriter = Annotated[Principal, Depends(require_scope("catalog:write"))]

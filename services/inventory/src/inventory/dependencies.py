@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from chassis.auth import Principal, require_scope
-from chassis.sqlite import Database
+from chassis.sqlite import DatabaseDep
 from inventory.settings import Settings
 
 __all__ = ["DatabaseDep", "SettingsDep", "StockAdmin"]
@@ -18,12 +18,6 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
 # Setting stock levels is for admins: a verified JWT with inventory:write.
 StockAdmin = Annotated[Principal, Depends(require_scope("inventory:write"))]

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from chassis import Downstream, downstream
 from chassis.auth import Principal, require_scope
-from chassis.sqlite import Database
+from chassis.sqlite import DatabaseDep
 from orders.settings import Settings
 
 __all__ = ["CatalogDep", "DatabaseDep", "InventoryDep", "OrderReader", "OrderWriter", "SettingsDep"]
@@ -19,13 +19,7 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
 CatalogDep = Annotated[Downstream, Depends(downstream("catalog"))]
 InventoryDep = Annotated[Downstream, Depends(downstream("inventory"))]
 # Who may order and see orders: a verified JWT relayed by a gateway; its ``sub`` owns the orders.

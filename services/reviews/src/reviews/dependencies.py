@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from chassis.auth import Principal, require_scope
-from chassis.sqlite import Database
+from chassis.sqlite import DatabaseDep
 from reviews.settings import Settings
 
 __all__ = ["DatabaseDep", "Reviewer", "SettingsDep"]
@@ -18,12 +18,6 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
 # The signed-in user who writes a review: a verified JWT with reviews:write; its ``sub`` is the author.
 Reviewer = Annotated[Principal, Depends(require_scope("reviews:write"))]
