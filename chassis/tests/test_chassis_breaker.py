@@ -218,3 +218,26 @@ async def test_a_503_about_a_service_behind_the_callee_is_relayed_not_counted(re
             await client.get_json("/own-failure")
     assert client.breaker.state == "open", "a 503 of its own still counts"
     await client.aclose()
+
+
+async def test_a_healthy_call_costs_one_redis_round_trip(server: FlakyServer, redis_url: str) -> None:
+    """pybreaker reads the state before and resets the failure count after every call; the storage
+    answers both with one MGET while there is nothing to reset."""
+    client = _client(_settings(redis_url), server.url)
+    await client.get_json("/x")
+    admin = redis.Redis.from_url(redis_url)
+    admin.config_resetstat()
+    for _ in range(20):
+        await client.get_json("/x")
+    stats = admin.info("commandstats")
+    assert stats["cmdstat_mget"]["calls"] == 20
+    assert "cmdstat_set" not in stats
+    assert "cmdstat_get" not in stats
+
+    server.mode = "fail"
+    with pytest.raises(DownstreamUnavailable):
+        await client.get_json("/x")
+    server.mode = "ok"
+    await client.get_json("/x")
+    assert admin.get("msa:breaker:caller->callee:fail_counter") == b"0", "a success after a failure resets"
+    await client.aclose()

@@ -42,6 +42,7 @@ class RedisBreakerStorage(pybreaker.CircuitBreakerStorage):
         self._redis = client
         self._local = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
         self._down_until = 0.0
+        self._seen_fails: int | None = None  # the shared failure count at the last state read
         self._prefix = f"{KEY_PREFIX}:{name}:"
         self._guard(self._init_keys, None)
 
@@ -74,10 +75,15 @@ class RedisBreakerStorage(pybreaker.CircuitBreakerStorage):
     @property
     def state(self) -> str:
         def read() -> str:
-            raw = self._redis.get(self._prefix + "state")
+            # One round trip for the state and the failure count: pybreaker reads the state before
+            # every call and resets the count after every success, and the count read here lets
+            # reset_counter skip its write when there is nothing to reset (the common case).
+            raw, fails = self._redis.mget(self._prefix + "state", self._prefix + "fail_counter")
             if raw is None:  # keys expired or flushed: start closed again
                 self._init_keys()
+                self._seen_fails = 0
                 return str(pybreaker.STATE_CLOSED)
+            self._seen_fails = int(fails or 0)
             return raw.decode() if isinstance(raw, bytes) else str(raw)
 
         return str(self._guard(read, lambda: self._local.state))
@@ -89,10 +95,16 @@ class RedisBreakerStorage(pybreaker.CircuitBreakerStorage):
 
     def increment_counter(self) -> None:
         self._local.increment_counter()
+        self._seen_fails = None  # unknown until the next read: the next reset must write
         self._guard(lambda: self._redis.incr(self._prefix + "fail_counter"), None)
 
     def reset_counter(self) -> None:
         self._local.reset_counter()
+        if self._seen_fails == 0:
+            # Zero when the call began. A failure another replica counted since then is newer
+            # than this success, so leaving it stand is right for consecutive-failure counting.
+            return
+        self._seen_fails = 0
         self._guard(lambda: self._redis.set(self._prefix + "fail_counter", 0), None)
 
     def increment_success_counter(self) -> None:
