@@ -53,7 +53,12 @@ async def test_a_restart_keeps_the_key_and_the_sessions(make_settings: Callable[
 
 
 def test_production_refuses_to_start_without_a_key(make_settings: Callable[..., Settings]) -> None:
-    secrets = {"web_client_secret": "s3cret-web", "mobile_client_secret": "s3cret-mobile", "users": []}
+    secrets = {
+        "web_client_secret": "s3cret-web",
+        "mobile_client_secret": "s3cret-mobile",
+        "orders_client_secret": "s3cret-orders",
+        "users": [],
+    }
     with pytest.raises(ValidationError, match="JWT_PRIVATE_KEY"):
         make_settings(env="production", **secrets)
     with pytest.raises(ValidationError, match="WEB_CLIENT_SECRET"):

@@ -102,7 +102,7 @@ async def test_wrong_password_and_unknown_user_are_invalid_grant(auth: httpx.Asy
         )
         assert response.status_code == 400
         assert response.json()["error"] == "invalid_grant"
-    unsupported = await auth.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=WEB)
+    unsupported = await auth.post("/oauth/token", data={"grant_type": "implicit"}, auth=WEB)
     assert unsupported.json()["error"] == "unsupported_grant_type"
 
 

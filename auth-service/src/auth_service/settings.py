@@ -66,6 +66,12 @@ class Settings(ServiceSettings):
 
     web_client_secret: SecretStr = SecretStr("dev-only-web-secret")
     mobile_client_secret: SecretStr = SecretStr("dev-only-mobile-secret")
+    orders_client_secret: SecretStr = SecretStr("dev-only-orders-secret")
+    # Confidential service clients (client_credentials grant only) and the scopes each may get.
+    service_client_scopes: dict[str, list[str]] = Field(
+        default_factory=lambda: {"orders": ["inventory:reserve"]},
+        description="client id -> scopes its client_credentials tokens may carry",
+    )
 
     login_max_failures: int = Field(5, ge=1, description="failed logins per user+IP before 429")
     login_lockout_s: int = Field(300, ge=1, description="window of those failures and the lockout")
@@ -97,6 +103,7 @@ class Settings(ServiceSettings):
         return {
             "WEB_CLIENT_SECRET": self.web_client_secret.get_secret_value(),
             "MOBILE_CLIENT_SECRET": self.mobile_client_secret.get_secret_value(),
+            "ORDERS_CLIENT_SECRET": self.orders_client_secret.get_secret_value(),
             "USERS": " ".join(user.note for user in self.users),
         }
 
@@ -104,4 +111,5 @@ class Settings(ServiceSettings):
         return {
             "web": self.web_client_secret.get_secret_value(),
             "mobile": self.mobile_client_secret.get_secret_value(),
+            "orders": self.orders_client_secret.get_secret_value(),
         }

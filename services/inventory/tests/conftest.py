@@ -1,4 +1,7 @@
-"""inventory tests: the real app in-process, a real SQLite file in tmp_path, real Redis."""
+"""inventory tests: the real app in-process, a real SQLite file in tmp_path, real Redis.
+
+``inventory`` sends orders' service token (scope inventory:reserve) on every request, as orders
+does; ``anonymous`` sends none."""
 
 from __future__ import annotations
 
@@ -25,6 +28,13 @@ def inventory_app(tmp_path: Path, redis_url: str, issuer: TokenIssuer) -> FastAP
 
 
 @pytest.fixture
-async def inventory(inventory_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def inventory(inventory_app: FastAPI, issuer: TokenIssuer) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(inventory_app) as client:
+        client.headers.update(issuer.headers("service:orders", "inventory:reserve"))
+        yield client
+
+
+@pytest.fixture
+async def anonymous(inventory_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(inventory_app) as client:
         yield client

@@ -117,7 +117,9 @@ async def test_oversize_body_is_413(inventory: httpx.AsyncClient) -> None:
     assert answer.headers["content-type"].startswith(PROBLEM)
 
 
-async def test_admin_sets_stock_and_adds_skus(inventory: httpx.AsyncClient, issuer: TokenIssuer) -> None:
+async def test_admin_sets_stock_and_adds_skus(
+    inventory: httpx.AsyncClient, anonymous: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
     admin = issuer.headers("admin", "inventory:read inventory:write")
     added = await inventory.put("/stock/p-9001", json={"on_hand": 5}, headers=admin)
     assert added.status_code == 201
@@ -132,7 +134,9 @@ async def test_admin_sets_stock_and_adds_skus(inventory: httpx.AsyncClient, issu
     assert (await inventory.put("/stock/p-9001", json={"on_hand": -1}, headers=admin)).status_code == 422
     customer = issuer.headers("alice", "orders:write")
     assert (await inventory.put("/stock/p-9001", json={"on_hand": 99}, headers=customer)).status_code == 403
-    assert (await inventory.put("/stock/p-9001", json={"on_hand": 99})).status_code == 401
+    assert (await anonymous.put("/stock/p-9001", json={"on_hand": 99})).status_code == 401
+    service = issuer.headers("service:orders", "inventory:reserve")  # orders may reserve, not set stock
+    assert (await inventory.put("/stock/p-9001", json={"on_hand": 99}, headers=service)).status_code == 403
     assert await available(inventory, "p-9001") == 1
 
 

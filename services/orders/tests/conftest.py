@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from catalog.main import create as create_catalog
 from catalog.settings import Settings as CatalogSettings
 from chassis import LiveSettings
+from chassis.auth import ServiceTokenProvider
 from chassis.settings import BreakerSettings, ChaosSettings
 from inventory.main import create as create_inventory
 from inventory.settings import Settings as InventorySettings
@@ -91,6 +92,10 @@ class Platform:
         return value
 
 
+async def _service_token(issuer: TokenIssuer) -> tuple[str, float]:
+    return issuer.token("service:orders", "inventory:reserve"), 300.0
+
+
 @pytest.fixture
 async def platform(tmp_path: Path, redis_url: str, issuer: TokenIssuer) -> AsyncIterator[Platform]:
     common: dict[str, Any] = {"redis_url": redis_url, "zipkin_endpoint": None, "env": "test"}
@@ -108,8 +113,10 @@ async def platform(tmp_path: Path, redis_url: str, issuer: TokenIssuer) -> Async
         **common,
     )
     orders_app = create_orders(orders_settings, transport=transport)
-    for app in (catalog_app, orders_app):
+    for app in (catalog_app, inventory_app, orders_app):
         issuer.install(app)
+    service_tokens = ServiceTokenProvider(fetch=lambda: _service_token(issuer))
+    orders_app.state.service_tokens = service_tokens  # stands in for auth-service's client_credentials
     async with AsyncExitStack() as stack:
         for app in (catalog_app, inventory_app, orders_app):
             await stack.enter_async_context(app.router.lifespan_context(app))

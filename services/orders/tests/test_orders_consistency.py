@@ -12,6 +12,7 @@ from collections import Counter
 
 from chassis.settings import BreakerSettings, ChaosSettings
 from orders.orders import service
+from orders.orders.inventory import inventory_client
 
 from .conftest import Platform, set_chaos
 
@@ -55,7 +56,7 @@ async def test_no_order_without_reservation_and_no_reservation_without_order(pla
     set_chaos(platform.inventory_app, ChaosSettings())
     set_chaos(platform.orders_app, ChaosSettings())
     platform.inventory_link.loss_rate = 0.0
-    db, inventory = platform.orders_app.state.db, platform.orders_app.state.downstreams["inventory"]
+    db, inventory = platform.orders_app.state.db, inventory_client(platform.orders_app)
     for _ in range(20):
         await asyncio.sleep(0.25)  # past abandoned_after_s and the breaker's reset timeout
         await service.recover_abandoned(db=db, inventory=inventory, older_than_s=0.2)

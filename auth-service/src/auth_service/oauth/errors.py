@@ -10,6 +10,7 @@ __all__ = [
     "InvalidRequest",
     "OAuthError",
     "TooManyAttempts",
+    "UnauthorizedClient",
     "UnsupportedGrant",
 ]
 
@@ -41,6 +42,12 @@ class InvalidClient(OAuthError):
 
 class InvalidGrant(OAuthError):
     error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    """An authenticated client asking for a grant or endpoint it may not use (RFC 6749 5.2)."""
+
+    error = "unauthorized_client"
 
 
 class UnsupportedGrant(OAuthError):

@@ -36,8 +36,10 @@ def _client_ip(request: Request) -> str:
 
 @router.post(
     "/token",
-    summary="Password and refresh-token grants (client authenticated by Basic auth or form)",
+    summary="Password, refresh-token and client-credentials grants (client authenticated by Basic "
+    "auth or form)",
     openapi_extra=_FORM_BODY,
+    response_model_exclude_none=True,  # client_credentials: no refresh_token
 )
 async def token(
     request: Request, response: Response, settings: SettingsDep, store: SessionStoreDep, keyring: KeyRingDep

@@ -9,7 +9,7 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "Bearer"
     expires_in: int
-    refresh_token: str
+    refresh_token: str | None = None  # never for client_credentials (no session to refresh)
     scope: str
 
 

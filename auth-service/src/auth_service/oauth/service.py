@@ -1,15 +1,24 @@
-"""The OAuth flows: password and refresh-token grants, introspection, revocation."""
+"""The OAuth flows: password, refresh-token and client-credentials grants, introspection, revocation.
+
+User clients (the gateways: ``web``, ``mobile``) may use the password and refresh-token grants;
+service clients (``settings.service_client_scopes``, e.g. ``orders``) only client_credentials.
+A service token has ``sub`` = ``service:<client id>``, ``client_id``, ``scope`` and no ``sid``:
+it belongs to no login session, so there is no refresh token and nothing to revoke; it is
+active while it verifies (15 min at most) and its client is still configured."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from auth_service.oauth.errors import (
     InvalidGrant,
     InvalidRequest,
     OAuthError,
     TooManyAttempts,
+    UnauthorizedClient,
     UnsupportedGrant,
 )
 from auth_service.oauth.repository import Session, SessionStore
@@ -25,7 +34,9 @@ from auth_service.signing.keyring import KeyRing
 from auth_service.users.service import authenticate, scopes_of
 from chassis.context import user_var
 
-__all__ = ["grant", "introspect", "revoke"]
+__all__ = ["SERVICE_SUB_PREFIX", "grant", "introspect", "is_service_token", "revoke"]
+
+SERVICE_SUB_PREFIX = "service:"
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +55,55 @@ async def grant(
     ip: str,
 ) -> TokenResponse:
     grant_type = form.get("grant_type", "")
+    service_client = client_id in settings.service_client_scopes
+    if grant_type == "client_credentials":
+        if not service_client:
+            raise UnauthorizedClient("This client may not use grant_type=client_credentials.")
+        return _client_credentials(settings=settings, keyring=keyring, client_id=client_id, form=form)
+    if service_client and grant_type in ("password", "refresh_token"):
+        raise UnauthorizedClient("A service client may only use grant_type=client_credentials.")
     if grant_type == "password":
         return await _password(
             settings=settings, store=store, keyring=keyring, client_id=client_id, form=form, ip=ip
         )
     if grant_type == "refresh_token":
         return await _refresh(settings=settings, store=store, keyring=keyring, client_id=client_id, form=form)
-    raise UnsupportedGrant("Use grant_type=password or grant_type=refresh_token.")
+    raise UnsupportedGrant("Use grant_type=password, refresh_token or client_credentials.")
+
+
+def _client_credentials(
+    *, settings: Settings, keyring: KeyRing, client_id: str, form: dict[str, str]
+) -> TokenResponse:
+    allowed = settings.service_client_scopes[client_id]
+    requested = form.get("scope", "").split()
+    scopes = [s for s in allowed if s in requested] if requested else list(allowed)
+    if requested and not scopes:
+        raise InvalidScope("None of the requested scopes is granted to this client.")
+    scope = " ".join(scopes)
+    access = issue_access_token(
+        keyring=keyring,
+        auth=settings.auth,
+        ttl_s=settings.access_token_ttl_s,
+        sub=SERVICE_SUB_PREFIX + client_id,
+        sid=None,
+        scope=scope,
+        client_id=client_id,
+        role=None,
+    )
+    user_var.set(SERVICE_SUB_PREFIX + client_id)
+    log.info("service token issued to %s (scope %s)", client_id, scope)
+    return TokenResponse(access_token=access, expires_in=settings.access_token_ttl_s, scope=scope)
+
+
+def is_service_token(claims: Mapping[str, Any], settings: Settings) -> bool:
+    """A client_credentials token of a service client that is still configured."""
+    client_id = claims.get("client_id")
+    return (
+        "sid" not in claims
+        and isinstance(client_id, str)
+        and client_id in settings.service_client_scopes
+        and claims.get("sub") == SERVICE_SUB_PREFIX + client_id
+    )
 
 
 async def _password(
@@ -154,7 +207,12 @@ async def introspect(
     if hint == "refresh_token" or token.count(".") != 2:
         return await _introspect_refresh(store=store, token=token, client_id=client_id)
     claims = decode_access_token(token, keyring=keyring, auth=settings.auth)
-    if claims is None or not await store.exists(str(claims["sid"])):
+    if claims is None:
+        return IntrospectionResponse(active=False)
+    if "sid" in claims:
+        if not await store.exists(str(claims["sid"])):
+            return IntrospectionResponse(active=False)
+    elif not is_service_token(claims, settings):  # no session and no service client: never active
         return IntrospectionResponse(active=False)
     answer = IntrospectionResponse(
         active=True,
@@ -163,7 +221,7 @@ async def introspect(
         client_id=claims.get("client_id"),
         exp=claims["exp"],
         iat=claims["iat"],
-        sid=claims["sid"],
+        sid=claims.get("sid"),
         iss=claims["iss"],
         aud=settings.auth.audience,
         token_type="Bearer",
@@ -206,7 +264,8 @@ async def revoke(
     sid: str | None = None
     if token.count(".") == 2:
         claims = decode_access_token(token, keyring=keyring, auth=settings.auth, verify_exp=False)
-        sid = str(claims["sid"]) if claims else None
+        # a service token has no sid: no session to end (RFC 7009 lets us ignore it)
+        sid = str(claims["sid"]) if claims and "sid" in claims else None
     if sid is None and (found := await store.refresh_sid(token)) is not None:
         sid = found[0]
     if sid is None:

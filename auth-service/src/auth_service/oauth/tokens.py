@@ -29,13 +29,15 @@ def issue_access_token(
     auth: AuthSettings,
     ttl_s: int,
     sub: str,
-    sid: str,
+    sid: str | None,
     scope: str,
     client_id: str,
-    role: str,
+    role: str | None,
 ) -> str:
+    """A user's token names its login session (``sid``) and ``role``; a service token
+    (client_credentials) has neither: no session can end it, only its short ``exp``."""
     now = int(time.time())
-    claims = {
+    claims: dict[str, Any] = {
         "iss": auth.issuer,
         "sub": sub,
         "aud": auth.audience,
@@ -43,11 +45,13 @@ def issue_access_token(
         "iat": now,
         "nbf": now,
         "jti": uuid.uuid4().hex,
-        "sid": sid,
         "scope": scope,
         "client_id": client_id,
-        "role": role,
     }
+    if sid is not None:
+        claims["sid"] = sid
+    if role is not None:
+        claims["role"] = role
     key = keyring.active
     return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid, "typ": "at+jwt"})
 
@@ -55,7 +59,8 @@ def issue_access_token(
 def decode_access_token(
     token: str, *, keyring: KeyRing, auth: AuthSettings, verify_exp: bool = True
 ) -> dict[str, Any] | None:
-    """The claims of a token this service signed with a key it still publishes, or None."""
+    """The claims of a token this service signed with a key it still publishes, or None.
+    ``sid`` is not required here: service tokens have none (see ``service.is_service_token``)."""
     try:
         header = jwt.get_unverified_header(token)
         if header.get("alg") not in ALGORITHMS:
@@ -70,7 +75,7 @@ def decode_access_token(
             audience=auth.audience,
             issuer=auth.issuer,
             leeway=auth.leeway_s,
-            options={"require": ["exp", "iat", "sub", "sid", "jti"], "verify_exp": verify_exp},
+            options={"require": ["exp", "iat", "sub", "jti"], "verify_exp": verify_exp},
         )
     except jwt.PyJWTError:
         return None

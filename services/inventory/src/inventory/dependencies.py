@@ -10,7 +10,7 @@ from chassis.auth import Principal, require_scope
 from chassis.sqlite import DatabaseDep
 from inventory.settings import Settings
 
-__all__ = ["DatabaseDep", "SettingsDep", "StockAdmin"]
+__all__ = ["DatabaseDep", "Reserver", "SettingsDep", "StockAdmin"]
 
 
 def get_settings(request: Request) -> Settings:
@@ -21,3 +21,5 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 # Setting stock levels is for admins: a verified JWT with inventory:write.
 StockAdmin = Annotated[Principal, Depends(require_scope("inventory:write"))]
+# Reserving and releasing stock is for orders: its client_credentials token carries inventory:reserve.
+Reserver = Annotated[Principal, Depends(require_scope("inventory:reserve"))]

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from chassis import Downstream, downstream
 from chassis.auth import Principal, require_scope
 from chassis.sqlite import DatabaseDep
+from orders.orders.inventory import InventoryClient, inventory_dependency
 from orders.settings import Settings
 
 __all__ = ["CatalogDep", "DatabaseDep", "InventoryDep", "OrderReader", "OrderWriter", "SettingsDep"]
@@ -21,7 +22,7 @@ def get_settings(request: Request) -> Settings:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogDep = Annotated[Downstream, Depends(downstream("catalog"))]
-InventoryDep = Annotated[Downstream, Depends(downstream("inventory"))]
+InventoryDep = Annotated[InventoryClient, Depends(inventory_dependency)]  # with orders' own token
 # Who may order and see orders: a verified JWT relayed by a gateway; its ``sub`` owns the orders.
 OrderWriter = Annotated[Principal, Depends(require_scope("orders:write"))]
 OrderReader = Annotated[Principal, Depends(require_scope("orders:read"))]

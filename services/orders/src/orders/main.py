@@ -14,6 +14,7 @@ from chassis import create_app, serve
 from chassis.config_client import load_settings
 from chassis.sqlite import Database
 from orders.orders import repository, service
+from orders.orders.inventory import inventory_client
 from orders.orders.router import router as orders_router
 from orders.settings import Settings
 
@@ -51,7 +52,7 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
         downstreams={
             "catalog": settings.catalog_url,
             "inventory": settings.inventory_url,
-            "auth-service": settings.auth_service_url,  # JWKS for verifying tokens
+            "auth-service": settings.auth_service_url,  # JWKS, and orders' own token for inventory
         },
         ready_checks={"store": db.ping},
         lifespan=lifespan,
@@ -63,18 +64,21 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
 
 
 async def _recover_forever(app: FastAPI) -> None:
-    """Release the stock of abandoned order attempts (see ``service.recover_abandoned``)."""
+    """Release the stock of abandoned order attempts (see ``service.recover_abandoned``) and
+    forget Idempotency-Keys older than ``idempotency_ttl_s``."""
     while True:
         settings: Settings = app.state.live.current
         await asyncio.sleep(settings.recovery_interval_s)
         try:
             await service.recover_abandoned(
-                db=app.state.db,
-                inventory=app.state.downstreams["inventory"],
-                older_than_s=settings.abandoned_after_s,
+                db=app.state.db, inventory=inventory_client(app), older_than_s=settings.abandoned_after_s
             )
         except Exception as exc:
             log.warning("order recovery round failed (%s)", type(exc).__name__)
+        try:
+            await service.purge_expired_keys(db=app.state.db, ttl_s=settings.idempotency_ttl_s)
+        except Exception as exc:
+            log.warning("purging expired idempotency keys failed (%s)", type(exc).__name__)
 
 
 def run() -> None:

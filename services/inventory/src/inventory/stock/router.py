@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from chassis import ServiceError
 from chassis.chaos import inject_faults
-from inventory.dependencies import DatabaseDep, StockAdmin
+from inventory.dependencies import DatabaseDep, Reserver, StockAdmin
 from inventory.stock import service
 from inventory.stock.schemas import ReservationCreate, ReservationPublic, StockBatch, StockLevel, StockUpdate
 
@@ -57,11 +57,13 @@ async def set_stock(
 @router.post(
     "/reservations",
     status_code=status.HTTP_201_CREATED,
-    summary="Reserve all lines or none; idempotent by order id",
+    summary="Reserve all lines or none; idempotent by order id (scope inventory:reserve: orders' service token)",
     description="201 when created; 200 with the same reservation when the order id was reserved with the "
     "same lines; 409 when stock is short, the lines differ, or the order's reservation was released.",
 )
-async def reserve(db: DatabaseDep, body: ReservationCreate, response: Response) -> ReservationPublic:
+async def reserve(
+    db: DatabaseDep, _caller: Reserver, body: ReservationCreate, response: Response
+) -> ReservationPublic:
     reservation, created = await service.reserve(db=db, request=body)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -75,9 +77,9 @@ async def get_reservation(db: DatabaseDep, order_id: OrderId) -> ReservationPubl
 
 @router.post(
     "/reservations/{order_id}/release",
-    summary="Release an order's reservation; idempotent",
+    summary="Release an order's reservation; idempotent (scope inventory:reserve)",
     description="Releasing twice is harmless. Releasing an order id never reserved records it as released, "
     "so a late reserve for it is refused (409) and holds no stock.",
 )
-async def release(db: DatabaseDep, order_id: OrderId) -> ReservationPublic:
+async def release(db: DatabaseDep, _caller: Reserver, order_id: OrderId) -> ReservationPublic:
     return await service.release(db=db, order_id=order_id)

@@ -24,6 +24,7 @@ __all__ = [
     "insert_order",
     "mark_releasing",
     "page_for_user",
+    "purge_expired_keys",
     "seed",
     "stale_claims",
 ]
@@ -86,11 +87,18 @@ def seed(conn: sqlite3.Connection) -> None:
             )
 
 
-def claim_key(conn: sqlite3.Connection, *, user: str, key: str, request_hash: str, order_id: str) -> Claim:
-    """Take the key for this request, or say what an earlier request with it became."""
+def claim_key(
+    conn: sqlite3.Connection, *, user: str, key: str, request_hash: str, order_id: str, ttl_s: float
+) -> Claim:
+    """Take the key for this request, or say what an earlier request with it became. A completed
+    key older than ``ttl_s`` is expired: it is new again (whether or not it was purged yet)."""
     row = conn.execute(
-        "SELECT request_hash, order_id, state FROM idempotency_keys WHERE user = ? AND key = ?", (user, key)
+        "SELECT request_hash, order_id, state, updated_at FROM idempotency_keys WHERE user = ? AND key = ?",
+        (user, key),
     ).fetchone()
+    if row is not None and row["state"] == "done" and row["updated_at"] < _cutoff(ttl_s):
+        conn.execute("DELETE FROM idempotency_keys WHERE user = ? AND key = ?", (user, key))
+        row = None
     if row is None:
         conn.execute(
             "INSERT INTO idempotency_keys (user, key, request_hash, order_id, state, updated_at) "
@@ -103,6 +111,19 @@ def claim_key(conn: sqlite3.Connection, *, user: str, key: str, request_hash: st
     if row["state"] == "done":
         return Claim("done", row["order_id"])
     return Claim("in_progress", row["order_id"])
+
+
+def _cutoff(age_s: float) -> str:
+    return (_now() - timedelta(seconds=age_s)).isoformat()
+
+
+def purge_expired_keys(conn: sqlite3.Connection, *, ttl_s: float) -> int:
+    """Delete completed keys older than ``ttl_s``. Unfinished attempts (pending, releasing) stay:
+    they trace reservations until recovery releases them."""
+    cursor = conn.execute(
+        "DELETE FROM idempotency_keys WHERE state = 'done' AND updated_at < ?", (_cutoff(ttl_s),)
+    )
+    return cursor.rowcount
 
 
 def drop_claim(conn: sqlite3.Connection, order_id: str, *, states: Sequence[str] = ("pending",)) -> bool:

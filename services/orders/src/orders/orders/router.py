@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
 from chassis import ServiceError
 from chassis.chaos import inject_faults
-from orders.dependencies import CatalogDep, DatabaseDep, InventoryDep, OrderReader, OrderWriter
+from orders.dependencies import CatalogDep, DatabaseDep, InventoryDep, OrderReader, OrderWriter, SettingsDep
 from orders.orders import service
 from orders.orders.schemas import OrderCreate, OrderPage, OrderPublic
 
@@ -35,12 +35,19 @@ async def create_order(
     user: OrderWriter,
     order: OrderCreate,
     response: Response,
+    settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> OrderPublic:
     if idempotency_key is None or not _KEY.match(idempotency_key):
         raise ServiceError("Send an Idempotency-Key header (1-255 visible ASCII characters).", status=400)
     placed, created = await service.create_order(
-        db=db, catalog=catalog, inventory=inventory, user=user.sub, key=idempotency_key, order=order
+        db=db,
+        catalog=catalog,
+        inventory=inventory,
+        user=user.sub,
+        key=idempotency_key,
+        order=order,
+        key_ttl_s=settings.idempotency_ttl_s,
     )
     response.headers["Location"] = f"/orders/{placed.id}"
     if not created:

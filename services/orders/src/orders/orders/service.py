@@ -23,9 +23,17 @@ from typing import Any
 from chassis import Downstream, ServiceError
 from chassis.sqlite import Database
 from orders.orders import repository
+from orders.orders.inventory import InventoryClient
 from orders.orders.schemas import OrderCreate, OrderPage, OrderPublic
 
-__all__ = ["create_order", "get_order", "list_orders", "recover_abandoned", "release_reservation"]
+__all__ = [
+    "create_order",
+    "get_order",
+    "list_orders",
+    "purge_expired_keys",
+    "recover_abandoned",
+    "release_reservation",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +49,22 @@ def request_hash(order: OrderCreate) -> str:
 
 
 async def create_order(
-    *, db: Database, catalog: Downstream, inventory: Downstream, user: str, key: str, order: OrderCreate
+    *,
+    db: Database,
+    catalog: Downstream,
+    inventory: InventoryClient,
+    user: str,
+    key: str,
+    order: OrderCreate,
+    key_ttl_s: float = 86_400.0,
 ) -> tuple[OrderPublic, bool]:
     """The order and whether this call created it (False: a replay of the same key and body)."""
     fingerprint = request_hash(order)
     new_id = f"o-{uuid.uuid4().hex[:16]}"
     claim = await db.write(
-        lambda conn: repository.claim_key(conn, user=user, key=key, request_hash=fingerprint, order_id=new_id)
+        lambda conn: repository.claim_key(
+            conn, user=user, key=key, request_hash=fingerprint, order_id=new_id, ttl_s=key_ttl_s
+        )
     )
     if claim.state == "mismatch":
         raise ServiceError(
@@ -117,7 +134,7 @@ async def _price(catalog: Downstream, order: OrderCreate) -> tuple[list[dict[str
     return lines, currencies.pop()
 
 
-async def _reserve(inventory: Downstream, order_id: str, order: OrderCreate) -> None:
+async def _reserve(inventory: InventoryClient, order_id: str, order: OrderCreate) -> None:
     body = {
         "order_id": order_id,
         "lines": [{"sku": line.product_id, "quantity": line.quantity} for line in order.lines],
@@ -133,7 +150,7 @@ async def _reserve(inventory: Downstream, order_id: str, order: OrderCreate) -> 
     )  # fmt: skip
 
 
-async def release_reservation(inventory: Downstream, order_id: str) -> None:
+async def release_reservation(inventory: InventoryClient, order_id: str) -> None:
     response = await inventory.request("POST", f"/reservations/{order_id}/release")
     if response.status_code != 200:
         raise ServiceError(f"inventory answered {response.status_code} to a release", status=502)
@@ -147,7 +164,7 @@ async def _forget(db: Database, order_id: str) -> None:
         log.warning("order attempt %s left for recovery (%s)", order_id, type(exc).__name__)
 
 
-async def _undo(db: Database, inventory: Downstream, order_id: str) -> None:
+async def _undo(db: Database, inventory: InventoryClient, order_id: str) -> None:
     """Release whatever the attempt may have reserved, then free its key; on failure the claim
     stays and ``recover_abandoned`` finishes the job."""
     try:
@@ -160,7 +177,7 @@ async def _undo(db: Database, inventory: Downstream, order_id: str) -> None:
     await _forget(db, order_id)
 
 
-async def recover_abandoned(*, db: Database, inventory: Downstream, older_than_s: float) -> int:
+async def recover_abandoned(*, db: Database, inventory: InventoryClient, older_than_s: float) -> int:
     """Release the reservations of attempts that neither became orders nor cleaned up (crash,
     store or inventory failures during the undo). Returns how many were released."""
     released = 0
@@ -176,6 +193,14 @@ async def recover_abandoned(*, db: Database, inventory: Downstream, older_than_s
         released += 1
         log.info("recovered abandoned order attempt %s: reservation released", order_id)
     return released
+
+
+async def purge_expired_keys(*, db: Database, ttl_s: float) -> int:
+    """Forget completed Idempotency-Keys older than ``ttl_s``; returns how many."""
+    purged = await db.write(functools.partial(repository.purge_expired_keys, ttl_s=ttl_s))
+    if purged:
+        log.info("forgot %d expired idempotency key(s)", purged)
+    return purged
 
 
 async def get_order(*, db: Database, user: str, order_id: str) -> OrderPublic:
