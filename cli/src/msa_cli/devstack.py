@@ -235,7 +235,14 @@ class DevStack:
             java = shutil.which("java")
             if java is None:
                 raise DevStackError("--zipkin needs Java 17+ on PATH")
-            port = free_port()
+            if not self.zipkin_jar.exists():
+                raise DevStackError(
+                    f"no Zipkin jar at {self.zipkin_jar}: `bash scripts/test.sh` fetches it, or run "
+                    "mvn dependency:copy -Dartifact=io.zipkin:zipkin-server:3.6.1:jar:exec "
+                    f"-DoutputDirectory={self.zipkin_jar.parent}"
+                )
+            # Zipkin's own port when free: trace links (dashboard, README) point at :9411.
+            port = 9411 if _port_free(9411) and not self.free_ports else free_port()
             log = (self.state_dir / "logs").joinpath("zipkin.log")
             log.parent.mkdir(parents=True, exist_ok=True)
             with log.open("ab") as out:
@@ -339,6 +346,15 @@ def _terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(5)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _wait_port(port: int, timeout_s: float, what: str) -> None:
