@@ -29,10 +29,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # 2. uv, then the workspace (every member, dev tools) from the lock file.
+export PATH="$HOME/.local/bin:$PATH"
 if ! command -v uv >/dev/null; then
   say "installing uv"
-  python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
-  export PATH="$HOME/.local/bin:$PATH"
+  # pip first (PyPI); Debian's system Python refuses plain --user installs (PEP 668).
+  python3 -m pip install --quiet --user uv 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages uv 2>/dev/null \
+    || { command -v pipx >/dev/null && pipx install uv; } \
+    || curl -LsSf https://astral.sh/uv/install.sh | sh
 fi
 say "uv sync"
 uv sync --all-packages --frozen --quiet
