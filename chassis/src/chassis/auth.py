@@ -15,6 +15,11 @@ Use::
     async def orders(user: CurrentUser) -> ...
 
     @router.put("/products/{id}", dependencies=[Depends(require_scope("catalog:write"))])
+
+A service calling another one as itself (no end user: orders -> inventory) uses its own
+client_credentials token (settings ``auth: ServiceClientSettings``)::
+
+    headers = await service_token_provider(app).auth_header()
 """
 
 from __future__ import annotations

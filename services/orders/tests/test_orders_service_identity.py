@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import jwt
 
+from chassis import ServiceError
 from chassis.auth import ServiceTokenProvider
 from msa_testing.apps import TokenIssuer
 from orders.orders import service
@@ -107,3 +108,19 @@ async def test_expired_keys_are_purged_but_unfinished_attempts_stay(platform: Pl
     # the orders themselves stay
     listing = await platform.orders.get("/orders", headers=platform.headers("bob"))
     assert listing.json()["total"] == 1 + 3  # bob's seeded demo order + these
+
+
+async def test_no_service_token_is_503_and_holds_no_stock(platform: Platform) -> None:
+    async def refused() -> tuple[str, float]:
+        raise ServiceError("The authentication service refused this service's credentials.", status=503)
+
+    platform.orders_app.state.service_tokens = ServiceTokenProvider(fetch=refused)
+    before = platform.reserved_units("p-1011")
+    answer = await platform.orders.post("/orders", json=TENT, headers=platform.headers("alice", "k-none"))
+    assert answer.status_code == 503
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert platform.reserved_units("p-1011") == before
+    with platform.orders_db() as conn:
+        assert (
+            conn.execute("SELECT COUNT(*) FROM orders WHERE user = 'alice'").fetchone()[0] == 2
+        )  # the demo ones
