@@ -2,6 +2,8 @@
 
 msa dev up [--zipkin] [--free-ports] [--only a,b]   run the compose topology as local processes
 msa dev plan                                        show what `dev up` would run, and with what env
+msa demo [--web URL] [--mobile URL] ...             a narrated walkthrough against a running platform
+msa doctor [--strict]                               what this machine has for each way of running
 """
 
 from __future__ import annotations
@@ -94,6 +96,34 @@ def _dev_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from msa_cli import demo
+
+    urls = demo.Urls(web=args.web, mobile=args.mobile, dashboard=args.dashboard, zipkin=args.zipkin)
+    return demo.run(urls)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from msa_cli import doctor
+
+    return doctor.run(ZIPKIN_JAR_CACHE, strict=args.strict)
+
+
+def _add_demo_and_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser("demo", help="a narrated walkthrough against a running platform")
+    for flag, default in (
+        ("--web", "http://localhost:8080"),
+        ("--mobile", "http://localhost:8081"),
+        ("--dashboard", "http://localhost:8090"),
+        ("--zipkin", "http://localhost:9411"),
+    ):
+        demo.add_argument(flag, default=default, help=f"(default {default})")
+    demo.set_defaults(func=_demo)
+    doctor = sub.add_parser("doctor", help="what this machine has for each way of running")
+    doctor.add_argument("--strict", action="store_true", help="exit 1 when anything is missing or in use")
+    doctor.set_defaults(func=_doctor)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="msa", description="msa-platform developer commands")
     sub = parser.add_subparsers(dest="group", required=True)
@@ -111,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--state-dir", help="logs and volumes (default var/dev in the checkout)")
         cmd.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness")
         cmd.set_defaults(func=func)
+    _add_demo_and_doctor(sub)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
