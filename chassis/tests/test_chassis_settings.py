@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from chassis import ServiceSettings
-from chassis.settings import LiveSettings, expand_dotted
+from chassis.keys import unflatten
+from chassis.settings import LiveSettings
 
 
 class SecretSettings(ServiceSettings):
@@ -41,8 +42,8 @@ def test_production_refuses_dev_defaults(monkeypatch: pytest.MonkeyPatch) -> Non
     assert SecretSettings().api_secret == "a-real-secret-from-the-vault"
 
 
-def test_expand_dotted_builds_nested_mappings() -> None:
-    assert expand_dotted({"a.b": 1, "a.c-d": 2, "e": 3}) == {"a": {"b": 1, "c_d": 2}, "e": 3}
+def test_dotted_keys_become_nested_mappings() -> None:
+    assert unflatten({"a.b": 1, "a.c-d": 2, "e": 3}) == {"a": {"b": 1, "c_d": 2}, "e": 3}
 
 
 def test_live_settings_notifies_listeners_with_old_and_new() -> None:

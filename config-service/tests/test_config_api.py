@@ -12,7 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 import yaml
 
-from chassis.config_client import flatten, merge_property_sources
+from chassis.config_client import merge_property_sources
+from chassis.keys import flatten
 from chassis.refresh import REFRESH_CHANNEL
 from config_service.crypto.service import Cipher
 from config_service.environment.parsing import parse_properties, property_text

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chassis.config_client import flatten, merge_property_sources, unflatten
+from chassis.config_client import merge_property_sources
+from chassis.keys import flatten, unflatten
 from config_service.crypto.service import Cipher, CipherError
 from config_service.environment.names import InvalidName, check_app, check_label, check_profiles
 from config_service.environment.parsing import ParseError, parse_file, parse_properties, render_properties

@@ -27,6 +27,7 @@ import httpx
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chassis.keys import unflatten
 from chassis.settings import DEV_DEFAULT_MARK, Environment, ServiceSettings
 
 __all__ = [
@@ -35,10 +36,8 @@ __all__ = [
     "ConfigSnapshot",
     "ConfigUnavailable",
     "client_for",
-    "flatten",
     "load_settings",
     "merge_property_sources",
-    "unflatten",
 ]
 
 log = logging.getLogger(__name__)
@@ -122,72 +121,6 @@ class ConfigSnapshot:
     fetched_at: str | None = None
     property_sources: tuple[str, ...] = ()
     remote: Mapping[str, Any] = field(default_factory=dict)  # flat merged keys as served
-
-
-# -- flat dotted keys <-> nested values (Spring's shape) ---------------------------------------------
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": [1, {"c": 2}]}}`` -> ``{"a.b[0]": 1, "a.b[1].c": 2}`` (null -> ``""`` as Spring)."""
-    out: dict[str, Any] = {}
-    if isinstance(value, Mapping):
-        if not value and prefix:
-            out[prefix] = ""
-        for key, child in value.items():
-            key = str(key)
-            out.update(flatten(child, f"{prefix}.{key}" if prefix else key))
-    elif isinstance(value, list | tuple):
-        if not value and prefix:
-            out[prefix] = ""
-        for index, child in enumerate(value):
-            out.update(flatten(child, f"{prefix}[{index}]"))
-    else:
-        out[prefix] = "" if value is None else value
-    return out
-
-
-_SEGMENT = re.compile(r"\[([^\]]*)\]|\.?([^.\[\]]+)")
-_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-
-
-def _segments(key: str) -> list[str | int]:
-    parts: list[str | int] = []
-    for bracket, plain in _SEGMENT.findall(key):
-        if plain:
-            # Spring relaxed binding: fail-max == fail_max (map keys such as "/products" stay as they are).
-            parts.append(plain.replace("-", "_") if _IDENTIFIER.match(plain) else plain)
-        elif bracket.isdigit():
-            parts.append(int(bracket))
-        else:
-            parts.append(bracket)
-    return parts
-
-
-def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """The inverse of ``flatten``: list indices become lists (in index order), the rest nested dicts."""
-    root: dict[Any, Any] = {}
-    for key, value in flat.items():
-        parts = _segments(key)
-        if not parts:
-            continue
-        node = root
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        if not isinstance(node.get(parts[-1]), dict):  # a scalar never hides a subtree
-            node[parts[-1]] = value
-    result = _lists(root)
-    return result if isinstance(result, dict) else {}
-
-
-def _lists(node: Any) -> Any:
-    if not isinstance(node, dict):
-        return node
-    if node and all(isinstance(key, int) for key in node):
-        return [_lists(node[key]) for key in sorted(node)]
-    return {str(key): _lists(child) for key, child in node.items()}
 
 
 def merge_property_sources(sources: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

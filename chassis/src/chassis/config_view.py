@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from chassis.config_client import ConfigSnapshot, flatten
+from chassis.config_client import ConfigSnapshot
+from chassis.keys import flatten
 from chassis.settings import ServiceSettings
 
 __all__ = ["MASK", "config_view_router", "masked"]

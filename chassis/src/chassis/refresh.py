@@ -21,7 +21,8 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from chassis.config_client import ConfigClient, ConfigUnavailable, flatten
+from chassis.config_client import ConfigClient, ConfigUnavailable
+from chassis.keys import flatten
 from chassis.settings import LiveSettings, ServiceSettings
 
 __all__ = ["REFRESH_CHANNEL", "Refresher", "changed_keys", "start_refresh"]

@@ -21,6 +21,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from chassis.keys import unflatten
+
 __all__ = [
     "BreakerSettings",
     "ChaosSettings",
@@ -30,7 +32,6 @@ __all__ = [
     "RemoteSettingsSource",
     "RouteChaos",
     "ServiceSettings",
-    "expand_dotted",
 ]
 
 Environment = Literal["development", "test", "production"]
@@ -177,24 +178,6 @@ def _remote_values(values: Mapping[str, Any]) -> Iterator[None]:
         _REMOTE.reset(token)
 
 
-def expand_dotted(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"breaker.fail_max": 3, "service-name": "x"}`` -> ``{"breaker": {"fail_max": 3}, "service_name": "x"}``.
-
-    Spring relaxed binding: dashes in keys become underscores. Later keys win on conflict.
-    """
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        parts = [part.replace("-", "_") for part in key.split(".")]
-        node = nested
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[parts[-1]] = value
-    return nested
-
-
 class RemoteSettingsSource(PydanticBaseSettingsSource):
     """Values from config-service, below the environment and above code defaults."""
 
@@ -202,7 +185,7 @@ class RemoteSettingsSource(PydanticBaseSettingsSource):
         return None, field_name, False  # __call__ does the work on the whole mapping
 
     def __call__(self) -> dict[str, Any]:
-        nested = expand_dotted(_REMOTE.get())
+        nested = unflatten(_REMOTE.get())
         return {name: nested[name] for name in self.settings_cls.model_fields if name in nested}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from chassis.config_client import flatten
+from chassis.keys import flatten
 
 __all__ = ["EXTENSIONS", "ParseError", "parse_file", "parse_properties", "render_properties", "render_yaml"]
 

@@ -16,7 +16,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from chassis import ServiceError
-from chassis.config_client import merge_property_sources, unflatten
+from chassis.config_client import merge_property_sources
+from chassis.keys import unflatten
 from config_service.dependencies import ClientDep, EnvironmentDep
 from config_service.environment.names import InvalidName, check_app, check_label, check_profiles
 from config_service.environment.parsing import render_properties, render_yaml
