@@ -36,6 +36,7 @@ from catalog.main import create as create_catalog
 from catalog.settings import Settings as CatalogSettings
 from chassis import ServiceSettings
 from chassis.auth import AuthSettings, JwtVerifier
+from chassis.testing import running_app
 from inventory.main import create as create_inventory
 from inventory.settings import Settings as InventorySettings
 from msa_cli.devstack import free_port
@@ -83,10 +84,8 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def asgi_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """The app in-process with its lifespan run; the client's base URL is ``http://<title>``."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=f"http://{app.title}") as client:
-            yield client
+    async with running_app(app, base_url=f"http://{app.title}") as client:
+        yield client
 
 
 class TokenIssuer:
