@@ -1,7 +1,8 @@
 """The environment docker-compose.yml gives each Python service, against that service's own code.
 
 Settings are discovered, not listed: each member's ``Settings`` class is imported (found through
-the console script its Dockerfile runs), so these tests follow the fields engineers add.
+the console script its image runs, the one its ``SERVICE`` build arg names), so these tests follow
+the fields engineers add.
 
 - every required field (no default) and every address field (``*_url``, ``*_uri``,
   ``*_endpoint``, ``*_host``) is set by compose: a defaulted address is ``localhost``, which inside
@@ -56,17 +57,24 @@ def _compose_services() -> dict[str, dict[str, Any]]:
     return services
 
 
+def _console_scripts() -> dict[str, str]:
+    """Console script -> entry point (``package.module:function``), over the workspace members."""
+    members = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
+    scripts: dict[str, str] = {}
+    for member in members:
+        scripts |= tomllib.loads((REPO / member / "pyproject.toml").read_text())["project"].get("scripts", {})
+    return scripts
+
+
 SERVICES = _compose_services()
 BUILT_HERE = sorted(name for name, spec in SERVICES.items() if "build" in spec)
+SCRIPTS = _console_scripts()
 
 
 def _package(service: str) -> str:
-    """The import package of a service, from the console script its Dockerfile's CMD runs."""
-    dockerfile = Path(SERVICES[service]["build"]["context"]) / SERVICES[service]["build"]["dockerfile"]
-    cmd = [line for line in dockerfile.read_text().splitlines() if line.startswith("CMD ")][-1]
-    script = json.loads(cmd[4:])[0]
-    project = tomllib.loads((dockerfile.parent / "pyproject.toml").read_text())["project"]
-    target: str = project["scripts"][script]
+    """The import package of a service, from the console script its image runs: the root
+    Dockerfile's CMD is the link to the one its SERVICE build arg names."""
+    target = SCRIPTS[SERVICES[service]["build"]["args"]["SERVICE"]]
     return target.split(":")[0].split(".")[0]
 
 
@@ -113,8 +121,12 @@ def compose_env(
     return service, env
 
 
-def test_every_python_service_is_built_here() -> None:
-    assert len(BUILT_HERE) == 9
+def test_every_service_member_is_checked_here() -> None:
+    # A member ships a service when it has a console script of its own name (the cli's is `msa`).
+    members = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
+    names = {tomllib.loads((REPO / m / "pyproject.toml").read_text())["project"]["name"] for m in members}
+    assert set(BUILT_HERE) == names & set(SCRIPTS)
+    assert {SERVICES[name]["build"]["args"]["SERVICE"] for name in BUILT_HERE} == set(BUILT_HERE)
 
 
 @pytest.mark.parametrize("service", BUILT_HERE)

@@ -48,11 +48,13 @@ PUBLISHED = {
 DATA_OWNERS = {"catalog", "inventory", "reviews", "orders", "auth-service"}
 
 
-def run_compose(*args: str, file: Path = COMPOSE_FILE) -> subprocess.CompletedProcess[str]:
+def run_compose(
+    *args: str, file: Path = COMPOSE_FILE, project: Path = REPO
+) -> subprocess.CompletedProcess[str]:
     # A clean environment: the model must come from the file and .env, not from the caller's shell.
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
     return subprocess.run(
-        [str(COMPOSE_BIN), "-f", str(file), "--project-directory", str(REPO), *args],
+        [str(COMPOSE_BIN), "-f", str(file), "--project-directory", str(project), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -228,6 +230,26 @@ def test_images_are_pinned_and_the_elastic_stack_shares_one_version(services: di
     assert services["zipkin"]["image"].endswith(f":{env['ZIPKIN_VERSION']}")
     assert services["redis"]["image"] == f"redis:{env['REDIS_VERSION']}-alpine"
     assert {services[job]["image"] for job in ONE_SHOT_JOBS} == {env["PYTHON_IMAGE"]}
+
+
+def test_image_versions_come_from_env_and_nowhere_else(tmp_path: Path) -> None:
+    # Every variable in an image or a build arg is `${VAR:?...}`: no default that could drift from .env.
+    env = _env_file()
+    references = []
+    for name, spec in yaml.safe_load(COMPOSE_FILE.read_text())["services"].items():
+        build = spec.get("build")
+        args = (build.get("args") or {}) if isinstance(build, dict) else {}
+        for value in [spec.get("image", ""), *args.values()]:
+            references += [(name, ref) for ref in re.findall(r"\$\{([^}]*)\}", str(value))]
+    assert references
+    for name, reference in references:
+        required = re.fullmatch(r"(\w+):\?.+", reference)
+        assert required, f"{name}: ${{{reference}}} must fail without .env, not fall back to a default"
+        assert required.group(1) in env, f"{name}: {required.group(1)} is not pinned in .env"
+    # The control: the same file in a project directory without .env is refused by compose.
+    result = run_compose("config", "--quiet", project=tmp_path)
+    assert result.returncode != 0
+    assert "required variable" in result.stderr
 
 
 def test_data_lives_on_named_volumes(model: dict[str, Any], services: dict[str, Any]) -> None:

@@ -1,9 +1,10 @@
-"""Zipkin's "Logs" button, checked on the real Zipkin server of the version .env pins.
+"""Zipkin's "View Logs" link, checked on the real Zipkin server of the version .env pins.
 
 docker-compose.yml sets ``ZIPKIN_UI_LOGS_URL`` (Spring's relaxed binding of the server property
 ``zipkin.ui.logs-url``). This starts the same zipkin-server release with that environment and
 checks that the UI's /config.json serves the URL, and that the bundled zipkin-lens fills
-``{traceId}`` in it, so the button opens Kibana Discover on the trace being viewed.
+``{traceId}`` in it and labels it "View Logs" (an item of the trace page's header menu in 3.6.1,
+not a button of its own), so that item opens Kibana Discover on the trace being viewed.
 """
 
 from __future__ import annotations
@@ -48,3 +49,6 @@ def test_zipkin_serves_the_logs_url_and_lens_fills_the_trace_id(
     # zipkin-lens: logsUrl.replace(/{traceId}/g, trace.traceId)
     assert re.search(r"logsUrl\.replace\(/\{traceId\}/g", bundle)
     assert "{traceId}" in logs_url
+    # The label the docs name: TracePage/Header/HeaderMenu.tsx's menu item.
+    assert "View Logs" in bundle
+    assert "**View Logs**" in (REPO / "deploy/README.md").read_text()

@@ -4,6 +4,9 @@ speaking the documented Kibana / Elasticsearch HTTP API on a loopback port.
 
 The point is the failure path: Kibana's import answers HTTP 200 with ``success: false``, and the
 job must exit non-zero and print the errors instead of reporting a dashboard that is not there.
+And the start: the job imports once Kibana reports `available` or `degraded` (Kibana 8.15's import
+works while degraded), never while core is unavailable. tests/test_elasticsearch_real.py runs
+deploy/elasticsearch/setup.py against a real node.
 """
 
 from __future__ import annotations
@@ -154,6 +157,49 @@ def test_kibana_setup_fails_when_fewer_objects_were_imported(stand_in: StandIn) 
     }
     result = run_job("deploy/kibana/setup.py", {"KIBANA_URL": stand_in.url})
     assert result.returncode != 0
+
+
+def _imports_fine(stand_in: StandIn, status: Callable[[], tuple[int, Any]]) -> None:
+    stand_in.routes = {
+        ("GET", "/api/status"): status,
+        ("POST", "/api/saved_objects/_import"): lambda: (
+            200,
+            {"success": True, "successCount": OBJECT_COUNT},
+        ),
+        ("POST", "/api/data_views/default"): lambda: (200, {"acknowledged": True}),
+    }
+
+
+def test_kibana_setup_imports_while_kibana_is_degraded(stand_in: StandIn) -> None:
+    # Kibana 8.15 serves the import while a plugin keeps the overall level at degraded (HTTP 200).
+    _imports_fine(stand_in, lambda: (200, {"status": {"overall": {"level": "degraded"}}}))
+    result = run_job("deploy/kibana/setup.py", {"KIBANA_URL": stand_in.url})
+    assert result.returncode == 0, result.stderr
+    assert "kibana-setup: Kibana is degraded" in result.stdout
+    assert [r.path.split("?")[0] for r in stand_in.requests] == [
+        "/api/status",
+        "/api/saved_objects/_import",
+        "/api/data_views/default",
+    ]
+
+
+def test_kibana_setup_waits_while_core_is_unavailable_then_imports(stand_in: StandIn) -> None:
+    answers = iter(
+        [
+            (503, {"status": {"overall": {"level": "unavailable"}}}),  # core not up: 503
+            (200, {"status": {"overall": {"level": "critical"}}}),  # not a level to import at
+            (200, {"status": {"overall": {"level": "available"}}}),
+        ]
+    )
+    _imports_fine(stand_in, lambda: next(answers))
+    result = run_job("deploy/kibana/setup.py", {"KIBANA_URL": stand_in.url})
+    assert result.returncode == 0, result.stderr
+    assert "kibana-setup: Kibana is available" in result.stdout
+    statuses = [r for r in stand_in.requests if r.path == "/api/status"]
+    assert len(statuses) == 3, "imported only once the level was available or degraded"
+    assert stand_in.requests.index(statuses[-1]) < [r.path for r in stand_in.requests].index(
+        "/api/saved_objects/_import?overwrite=true"
+    )
 
 
 def test_kibana_setup_gives_up_when_kibana_never_becomes_available(stand_in: StandIn) -> None:

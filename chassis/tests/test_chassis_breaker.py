@@ -16,6 +16,7 @@ from chassis import (
     LiveSettings,
     ServiceSettings,
 )
+from msa_testing.infra import start_redis
 from msa_testing.servers import FlakyServer, flaky_server
 
 
@@ -241,3 +242,31 @@ async def test_a_healthy_call_costs_one_redis_round_trip(server: FlakyServer, re
     await client.get_json("/x")
     assert admin.get("msa:breaker:caller->callee:fail_counter") == b"0", "a success after a failure resets"
     await client.aclose()
+
+
+async def test_after_an_outage_the_local_fallback_starts_from_the_shared_state(server: FlakyServer) -> None:
+    """Found by the containers tier: a circuit opened on local state during one Redis outage, then
+    closed in the shared state, short-circuited every call when Redis went away a second time."""
+    redis_server = start_redis()
+    try:
+        client = _client(_settings(redis_server.url, fail_max=2, reset_timeout_s=30), server.url)
+        await client.get_json("/x")
+        redis_server.stop()  # first outage: failures open the circuit on local state only
+        server.mode = "fail"
+        for _ in range(2):
+            with pytest.raises(DownstreamUnavailable):
+                await client.get_json("/x")
+        assert client.breaker.state == "open"
+
+        redis_server = start_redis(redis_server.port)  # back, empty: the shared state is closed
+        server.mode = "ok"
+        await asyncio.sleep(5.1)  # the storage retries Redis after its cool-down
+        assert (await client.get_json("/x"))["ok"] is True
+        assert client.breaker.state == "closed"
+
+        redis_server.stop()  # second outage: the fallback must start from "closed"
+        assert (await client.get_json("/x"))["ok"] is True
+        assert client.breaker.state == "closed"
+        await client.aclose()
+    finally:
+        redis_server.stop()

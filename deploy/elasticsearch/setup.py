@@ -58,14 +58,19 @@ def put_acknowledged(base: str, path: str, body: Any) -> None:
     print(f"elasticsearch-setup: PUT {path} acknowledged", flush=True)
 
 
+def documents() -> list[tuple[str, Any]]:
+    """(path, body) of each PUT, in order: the template names the policy, so the policy goes first."""
+    policy = json.loads((HERE / "ilm-policy.json").read_text())
+    template = json.loads((HERE / "index-template.json").read_text())
+    return [(f"/_ilm/policy/{POLICY_NAME}", policy), (f"/_index_template/{TEMPLATE_NAME}", template)]
+
+
 def main() -> int:
     base = os.environ.get("ELASTICSEARCH_URL", "http://elasticsearch:9200").rstrip("/")
     attempts = int(os.environ.get("SETUP_WAIT_ATTEMPTS", "90"))
     wait_for_cluster(base, attempts, float(os.environ.get("SETUP_WAIT_DELAY_S", "2")))
-    policy = json.loads((HERE / "ilm-policy.json").read_text())
-    template = json.loads((HERE / "index-template.json").read_text())
-    put_acknowledged(base, f"/_ilm/policy/{POLICY_NAME}", policy)
-    put_acknowledged(base, f"/_index_template/{TEMPLATE_NAME}", template)
+    for path, body in documents():
+        put_acknowledged(base, path, body)
     return 0
 
 

@@ -5,7 +5,11 @@
 tests/test_kibana_saved_objects.py fails when the committed NDJSON differs from this output.
 Kibana stores several attributes as JSON *strings* (fieldFormatMap, visState, searchSourceJSON,
 panelsJSON, optionsJSON); writing them here as dicts and serialising once avoids hand-escaping.
-Migration-version fields are omitted: Kibana then runs every migration on import.
+Migration-version fields (typeMigrationVersion, migrationVersion) are omitted, and that does NOT make
+Kibana migrate the objects: 8.15's document migrator takes an object without them as already
+current, runs no type migration on import and stamps the latest version on it
+(core-saved-objects-migration-server-internal, document_migrator/pipelines/upgrade_pipeline.ts).
+So every object here must be written in the shape Kibana 8.15 stores.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """One-shot job `kibana-setup`: imports saved-objects.ndjson and makes msa-logs the default data view.
 
-Kibana's import API answers HTTP 200 even when objects fail; this job reads the body and exits
-non-zero, printing every error, unless ``success`` is true and every object was imported.
+It starts once Kibana's status is `available` or `degraded` (the import works in both). Kibana's
+import API answers HTTP 200 even when objects fail; this job reads the body and exits non-zero,
+printing every error, unless ``success`` is true and every object was imported.
 Standard library only: it runs in the plain Python base image.
 
     KIBANA_URL=http://localhost:5601 python deploy/kibana/setup.py
@@ -41,14 +42,22 @@ def request(
             return err.code, raw.decode(errors="replace")
 
 
-def wait_for_kibana(base: str, attempts: int, delay_s: float) -> None:
+# Kibana 8.15's saved-objects import works while the overall level is `degraded` (a plugin such as
+# alerting or fleet is still settling); /api/status answers 503 only once core is unavailable.
+# Waiting for `available` alone could fail a stack whose Kibana serves the import fine.
+READY_LEVELS = ("available", "degraded")
+
+
+def wait_for_kibana(base: str, attempts: int, delay_s: float) -> str:
+    """The overall level Kibana reported once it could take the import."""
     last = "no answer"
     for _ in range(attempts):
         try:
             status, body = request("GET", f"{base}/api/status")
             level = (body.get("status", {}).get("overall", {}) if isinstance(body, dict) else {}).get("level")
-            if status == 200 and level == "available":
-                return
+            if status == 200 and level in READY_LEVELS:
+                print(f"kibana-setup: Kibana is {level}", flush=True)
+                return str(level)
             last = f"HTTP {status}, overall level {level!r}"
         except OSError as exc:
             last = f"{type(exc).__name__}: {exc}"

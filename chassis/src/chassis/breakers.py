@@ -75,16 +75,25 @@ class RedisBreakerStorage(pybreaker.CircuitBreakerStorage):
     @property
     def state(self) -> str:
         def read() -> str:
-            # One round trip for the state and the failure count: pybreaker reads the state before
-            # every call and resets the count after every success, and the count read here lets
-            # reset_counter skip its write when there is nothing to reset (the common case).
-            raw, fails = self._redis.mget(self._prefix + "state", self._prefix + "fail_counter")
+            # One round trip for the state, the failure count and the opening time: pybreaker reads
+            # the state before every call and resets the count after every success, and the count
+            # read here lets reset_counter skip its write when there is nothing to reset (the common case).
+            raw, fails, opened = self._redis.mget(
+                self._prefix + "state", self._prefix + "fail_counter", self._prefix + "opened_at"
+            )
             if raw is None:  # keys expired or flushed: start closed again
                 self._init_keys()
-                self._seen_fails = 0
-                return str(pybreaker.STATE_CLOSED)
+                state, fails, opened = str(pybreaker.STATE_CLOSED), None, None
+            else:
+                state = raw.decode() if isinstance(raw, bytes) else str(raw)
             self._seen_fails = int(fails or 0)
-            return raw.decode() if isinstance(raw, bytes) else str(raw)
+            # The local fallback starts from the last shared state seen, not from what this process
+            # last wrote: a circuit opened locally during an earlier outage and closed in the shared
+            # state since must not short-circuit calls when Redis goes away again.
+            self._local.state = state
+            if opened:
+                self._local.opened_at = datetime.fromtimestamp(float(opened), UTC)
+            return state
 
         return str(self._guard(read, lambda: self._local.state))
 

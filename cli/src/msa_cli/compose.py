@@ -1,14 +1,15 @@
 """Reads docker-compose.yml the way `msa dev up` needs it: which services are built from this
-repository, with what command, environment, volumes, published port and health path.
+repository, with what build args, command, environment, volumes, published port and health path.
 
-Only the compose features this project uses are understood (YAML anchors and merge keys,
-``${VAR}``/``${VAR:-default}`` interpolation from the environment and ``.env``); the tests compare
-the result with the real ``docker-compose config`` output.
+Only the compose features this project uses are understood (YAML anchors and merge keys;
+``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?message}`` and
+``${VAR?message}`` interpolation from the environment and ``.env``; any other ``${...}`` form is
+refused rather than misread); the tests compare the result with the real ``docker-compose config``
+output.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -19,10 +20,15 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ComposeService", "load_compose", "parse_dockerfile_cmd"]
+__all__ = ["ComposeError", "ComposeService", "load_compose"]
 
-_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}|\$\$")
+_VAR = re.compile(r"\$\$|\$\{(?P<braced>[^}]*)\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)")
+_BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^$]*))?")
 _HEALTH_URL = re.compile(r"https?://[^/\s'\"]+(?P<path>/[^\s'\"]*)")
+
+
+class ComposeError(ValueError):
+    """docker-compose.yml cannot be read as compose would (compose itself would refuse it)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class ComposeService:
     health_path: str | None
     depends_on: list[str]
     volumes: list[tuple[str, str]] = field(default_factory=list)  # (source, target); source "" = anonymous
+    build_args: dict[str, str] = field(default_factory=dict)
 
     @property
     def built_here(self) -> bool:
@@ -44,25 +51,30 @@ class ComposeService:
 
 
 def load_compose(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, ComposeService]:
+    """Raises ComposeError where compose refuses the file (e.g. a ``${VAR:?message}`` unset)."""
     environ = dict(os.environ if environ is None else environ)
     dotenv = path.parent / ".env"
     variables = {**_read_dotenv(dotenv), **environ} if dotenv.exists() else environ
     raw = yaml.safe_load(path.read_text())
-    doc = _interpolate(raw, variables)
+    doc = _interpolate(raw, variables, "")
     services: dict[str, ComposeService] = {}
     for name, spec in (doc.get("services") or {}).items():
-        services[name] = _service(name, spec, path.parent)
+        services[name] = _service(name, spec, path.parent, variables)
     return services
 
 
-def _service(name: str, spec: dict[str, Any], root: Path) -> ComposeService:
+def _service(name: str, spec: dict[str, Any], root: Path, variables: Mapping[str, str]) -> ComposeService:
     build = spec.get("build")
     dockerfile: Path | None = None
+    build_args: dict[str, str] = {}
     if isinstance(build, str):
         dockerfile = (root / build / "Dockerfile").resolve()
     elif isinstance(build, dict):
         context = root / build.get("context", ".")
         dockerfile = (context / build.get("dockerfile", "Dockerfile")).resolve()
+        # An arg without a value comes from the environment; compose drops it when that is unset.
+        args = _pairs(build.get("args"), variables)
+        build_args = {key: value for key, value in args.items() if value is not None}
     command = spec.get("command")
     if isinstance(command, str):
         command = shlex.split(command)
@@ -72,20 +84,34 @@ def _service(name: str, spec: dict[str, Any], root: Path) -> ComposeService:
         image=spec.get("image"),
         dockerfile=dockerfile,
         command=command,
-        environment={k: "" if v is None else str(v) for k, v in _environment(spec).items()},
+        environment={k: v or "" for k, v in _pairs(spec.get("environment"), variables).items()},
         published_port=published,
         container_port=container,
         health_path=_health_path(spec.get("healthcheck")),
         depends_on=list(spec.get("depends_on") or []),
         volumes=[_volume(v) for v in spec.get("volumes") or []],
+        build_args=build_args,
     )
 
 
-def _environment(spec: dict[str, Any]) -> dict[str, Any]:
-    env = spec.get("environment") or {}
-    if isinstance(env, list):
-        return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
-    return dict(env)
+def _pairs(node: Any, variables: Mapping[str, str]) -> dict[str, str | None]:
+    """``environment`` / ``build.args``, mapping or ``KEY=value`` list form. A key without a value
+    takes the variable of that name (None when unset), as compose does."""
+    if not node:
+        return {}
+    items = (
+        (item.split("=", 1) if "=" in item else (item, None) for item in node)
+        if isinstance(node, list)
+        else node.items()
+    )
+    return {str(key): variables.get(str(key)) if value is None else _scalar(value) for key, value in items}
+
+
+def _scalar(value: Any) -> str:
+    # YAML reads `true`, `1` as bool/int; compose passes their text.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _first_port(ports: list[Any]) -> tuple[int | None, int | None]:
@@ -114,19 +140,6 @@ def _health_path(healthcheck: Any) -> str | None:
     return match.group("path") if match else None
 
 
-def parse_dockerfile_cmd(dockerfile: Path) -> list[str]:
-    """The last ``CMD`` of a Dockerfile, exec form (JSON) or shell form."""
-    cmd: list[str] | None = None
-    for line in dockerfile.read_text().splitlines():
-        stripped = line.strip()
-        if stripped.upper().startswith("CMD "):
-            rest = stripped[4:].strip()
-            cmd = json.loads(rest) if rest.startswith("[") else ["/bin/sh", "-c", rest]
-    if not cmd:
-        raise ValueError(f"{dockerfile} has no CMD")
-    return [str(part) for part in cmd]
-
-
 def _read_dotenv(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for line in path.read_text().splitlines():
@@ -137,21 +150,39 @@ def _read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def _interpolate(node: Any, variables: Mapping[str, str]) -> Any:
+def _interpolate(node: Any, variables: Mapping[str, str], where: str) -> Any:
     if isinstance(node, str):
-        return _VAR.sub(lambda m: _substitute(m, variables), node)
+        return _VAR.sub(lambda m: _substitute(m, variables, where), node)
     if isinstance(node, list):
-        return [_interpolate(item, variables) for item in node]
+        return [_interpolate(item, variables, f"{where}[{i}]") for i, item in enumerate(node)]
     if isinstance(node, dict):
-        return {key: _interpolate(value, variables) for key, value in node.items()}
+        return {
+            key: _interpolate(value, variables, f"{where}.{key}" if where else str(key))
+            for key, value in node.items()
+        }
     return node
 
 
-def _substitute(match: re.Match[str], variables: Mapping[str, str]) -> str:
+def _substitute(match: re.Match[str], variables: Mapping[str, str], where: str) -> str:
     if match.group(0) == "$$":
         return "$"
-    name, default = match.group("name"), match.group("default")
+    if match.group("bare"):
+        return variables.get(match.group("bare"), "")
+    expression = match.group("braced")
+    parsed = _BRACED.fullmatch(expression)
+    if parsed is None:
+        # Nested ${...} and the other shell forms: better refused than misread.
+        raise ComposeError(f"{where}: unsupported interpolation ${{{expression}}}")
+    name, op, arg = parsed.group("name", "op", "arg")
     value = variables.get(name)
-    if value is None or (value == "" and ":-" in match.group(0)):
-        return default or ""
-    return value
+    # With a colon, an empty value counts as unset (compose, like the shell).
+    missing = value is None or (value == "" and op is not None and op.startswith(":"))
+    if not missing or op is None:
+        return value or ""
+    if op.endswith("-"):
+        return arg
+    # compose's own words: "required variable NAME is missing a value: message"
+    raise ComposeError(
+        f"error while interpolating {where}: required variable {name} is missing a value"
+        + (f": {arg}" if arg else "")
+    )

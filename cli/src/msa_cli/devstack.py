@@ -1,7 +1,8 @@
 """Runs the docker-compose.yml topology as local processes (`msa dev up`, and the system tests).
 
-Every service built from this repository starts with the command its Dockerfile runs and the
-environment compose gives it, with compose host names rewritten to local addresses. Redis is a
+Every service built from this repository starts with what its image runs (the console script its
+``SERVICE`` build arg names, unless compose sets ``command:``) and the environment compose gives
+it, with compose host names rewritten to local addresses. Redis is a
 private redis-server; Zipkin is used when reachable (or started from its jar); the ELK services are
 compose-only, so their addresses become empty and the services log to stdout alone.
 """
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from msa_cli.compose import ComposeService, load_compose, parse_dockerfile_cmd
+from msa_cli.compose import ComposeError, ComposeService, load_compose
 
 __all__ = ["DevStack", "DevStackError", "LocalService", "free_port"]
 
@@ -76,7 +77,10 @@ class DevStack:
 
     # ---- planning ------------------------------------------------------------------------------
     def plan(self) -> dict[str, LocalService]:
-        compose = load_compose(self.compose_file)
+        try:
+            compose = load_compose(self.compose_file)
+        except ComposeError as exc:
+            raise DevStackError(f"{self.compose_file}: {exc}") from exc
         root = self.compose_file.parent
         local = [s for s in compose.values() if s.built_here and (self.only is None or s.name in self.only)]
         ports = {s.name: self._port_for(s) for s in local}
@@ -106,7 +110,7 @@ class DevStack:
             )
             env.update(self.env_overrides.get("*", {}))
             env.update(self.env_overrides.get(spec.name, {}))
-            command = spec.command or parse_dockerfile_cmd(spec.dockerfile)  # type: ignore[arg-type]
+            command = _command(spec)
             self.services[spec.name] = LocalService(
                 name=spec.name,
                 spec=spec,
@@ -267,6 +271,20 @@ class DevStack:
                     service.env[key] = _localize(value, {host: address}, keep_unknown=True)
             service.env.update(self.env_overrides.get("*", {}))
             service.env.update(self.env_overrides.get(service.name, {}))
+
+
+def _command(spec: ComposeService) -> list[str]:
+    """compose's ``command:`` when set, else what the image runs: the root Dockerfile's CMD is the
+    ``service`` link to the console script its ``SERVICE`` build arg names."""
+    if spec.command:
+        return spec.command
+    script = spec.build_args.get("SERVICE")
+    if not script:
+        raise DevStackError(
+            f"{spec.name}: docker-compose.yml gives it neither a command nor a SERVICE build arg "
+            "(the workspace member whose console script the image runs)"
+        )
+    return [script]
 
 
 def _in_start_order(services: list[ComposeService]) -> list[ComposeService]:

@@ -89,7 +89,12 @@ def _dev_up(args: argparse.Namespace) -> int:
 
 def _dev_plan(args: argparse.Namespace) -> int:
     stack = _stack(args)
-    for service in stack.plan().values():
+    try:
+        planned = stack.plan()
+    except DevStackError as exc:
+        print(f"msa dev plan: {exc}", file=sys.stderr)
+        return 1
+    for service in planned.values():
         print(f"{service.name}: {' '.join(service.command)}  (port {service.port})")
         for key, value in sorted(service.env.items()):
             print(f"    {key}={value}")

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from msa_cli.devstack import DevStack, LocalService
-from msa_testing.infra import RedisServer, ZipkinServer, require_infra, start_redis, start_zipkin
+from msa_testing.infra import (
+    ElasticsearchServer,
+    RedisServer,
+    ZipkinServer,
+    require_infra,
+    start_elasticsearch,
+    start_redis,
+    start_zipkin,
+)
 
 __all__ = ["Topology"]
 
@@ -47,6 +55,14 @@ def redis_url(redis_server: RedisServer) -> str:
 @pytest.fixture(scope="session")
 def zipkin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZipkinServer]:
     server = start_zipkin(tmp_path_factory.mktemp("zipkin"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ElasticsearchServer]:
+    """A real single-node Elasticsearch (Maven Central's integ-test zip), started once per session."""
+    server = start_elasticsearch(tmp_path_factory.mktemp("elasticsearch"))
     yield server
     server.stop()
 

@@ -1,4 +1,5 @@
-"""Real infrastructure for tests: redis-server and the Zipkin server, on free loopback ports.
+"""Real infrastructure for tests: redis-server, the Zipkin server and an Elasticsearch node, on
+free loopback ports.
 
 In CI (``MSA_STRICT=1``, set by .ci/run) missing infrastructure fails the test; on a laptop it
 skips with a message saying what to install.
@@ -6,12 +7,16 @@ skips with a message saying what to install.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,10 +25,14 @@ import redis
 from msa_cli.devstack import free_port
 
 __all__ = [
+    "ELASTICSEARCH_VERSION",
     "ZIPKIN_VERSION",
+    "ElasticsearchServer",
     "RedisServer",
     "ZipkinServer",
+    "elasticsearch_zip",
     "require_infra",
+    "start_elasticsearch",
     "start_redis",
     "start_zipkin",
     "strict",
@@ -31,6 +40,7 @@ __all__ = [
 ]
 
 ZIPKIN_VERSION = "3.6.1"
+ELASTICSEARCH_VERSION = "8.15.3"  # .env ELASTIC_VERSION (tests/test_elasticsearch_real.py checks)
 CACHE = Path(os.environ.get("MSA_CACHE_DIR", Path.home() / ".cache" / "msa-platform"))
 
 
@@ -65,11 +75,12 @@ class RedisServer:
         self.process.wait(10)
 
 
-def start_redis() -> RedisServer:
+def start_redis(port: int | None = None) -> RedisServer:
+    """A private redis-server on ``port`` (default: a free one; pass the old port to restart one)."""
     binary = shutil.which("redis-server")
     if binary is None:
         require_infra("redis-server not installed (apt-get install -y redis-server)")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
@@ -166,3 +177,170 @@ def start_zipkin(log_dir: Path) -> ZipkinServer:
         time.sleep(0.5)
     server.stop()
     raise RuntimeError("Zipkin did not become healthy within 120 s")
+
+
+# ---- Elasticsearch -------------------------------------------------------------------------------
+#
+# Maven Central's integ-test zip of Elasticsearch: the server with transport-netty4, x-pack-core,
+# x-pack-security and apm only (no ILM, no data streams, no ingest processors) and no bundled JDK.
+# It refuses to run as root, so as root (CI) it runs as nobody from a folder nobody owns.
+
+_NOBODY = 65534
+
+
+@dataclass
+class ElasticsearchServer:
+    port: int
+    process: subprocess.Popen[bytes]
+    root: Path  # the extracted distribution, its data, logs and tmp: removed by stop()
+    log_file: Path
+    boot_s: float = 0.0
+    _client: httpx.Client = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._client = httpx.Client(base_url=self.url, timeout=30)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        return self._client.request(method, path, json=body)
+
+    def bulk(self, lines: list[dict[str, Any]], *, refresh: bool = True) -> httpx.Response:
+        payload = "".join(json.dumps(line) + "\n" for line in lines)
+        return self._client.post(
+            "/_bulk",
+            params={"refresh": "true"} if refresh else None,
+            content=payload.encode(),
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+
+    def stop(self) -> None:
+        self._client.close()
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def elasticsearch_zip() -> Path:
+    """The integ-test zip of Elasticsearch, fetched once from Maven Central into the cache."""
+    override = os.environ.get("MSA_ELASTICSEARCH_ZIP")
+    if override and Path(override).exists():
+        return Path(override)
+    archive = CACHE / f"elasticsearch-{ELASTICSEARCH_VERSION}.zip"
+    if archive.exists():
+        return archive
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        require_infra("the Elasticsearch zip is not cached and Maven is not installed to fetch it")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            str(mvn),
+            "-q",
+            "dependency:copy",
+            f"-Dartifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:{ELASTICSEARCH_VERSION}:zip",
+            f"-DoutputDirectory={CACHE}",
+        ],
+        check=True,
+        timeout=600,
+    )
+    return archive
+
+
+def _java_home() -> Path:
+    """ES_JAVA_HOME, else the JDK behind ``java`` on PATH (the zip bundles none)."""
+    if os.environ.get("ES_JAVA_HOME"):
+        return Path(os.environ["ES_JAVA_HOME"])
+    java = shutil.which("java")
+    if java is None:
+        require_infra("Java 17+ is needed to run Elasticsearch")
+    return Path(os.path.realpath(str(java))).parents[1]
+
+
+def _unzip(archive: Path, into: Path) -> Path:
+    """Extract keeping the permission bits (zipfile drops them; bin/ must stay executable)."""
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            target = Path(zf.extract(info, into))
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                target.chmod(mode)
+    (home,) = into.iterdir()
+    return home
+
+
+def _chown_tree(path: Path, uid: int) -> None:
+    os.chown(path, uid, uid)
+    for parent, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(parent, name), uid, uid, follow_symlinks=False)
+
+
+def start_elasticsearch(log_dir: Path) -> ElasticsearchServer:
+    """A single-node Elasticsearch on loopback, security off, 512 MB heap; ~20 s to boot."""
+    java_home = _java_home()
+    archive = elasticsearch_zip()
+    as_root = os.geteuid() == 0
+    # Not under pytest's tmp dir: that is private to root, and nobody could not reach it.
+    root = Path(tempfile.mkdtemp(prefix="msa-elasticsearch-"))
+    home = _unzip(archive, root / "dist")
+    for name in ("data", "logs", "tmp"):
+        (root / name).mkdir()
+    if as_root:
+        _chown_tree(root, _NOBODY)
+    port, transport_port = free_port(), free_port()
+    settings = {
+        "cluster.name": "msa-test",
+        "node.name": "msa-test",
+        "discovery.type": "single-node",
+        "network.host": "127.0.0.1",
+        "http.port": str(port),
+        "transport.port": str(transport_port),
+        "xpack.security.enabled": "false",
+        "cluster.routing.allocation.disk.threshold_enabled": "false",
+        "path.data": str(root / "data"),
+        "path.logs": str(root / "logs"),
+    }
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(root),
+        "ES_JAVA_HOME": str(java_home),
+        "ES_JAVA_OPTS": "-Xms512m -Xmx512m",
+        "ES_TMPDIR": str(root / "tmp"),
+    }
+    log_file = log_dir / "elasticsearch.log"
+    started = time.monotonic()
+    with log_file.open("ab") as out:
+        process = subprocess.Popen(
+            [str(home / "bin" / "elasticsearch"), *(f"-E{key}={value}" for key, value in settings.items())],
+            env=env,
+            cwd=home,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            user=_NOBODY if as_root else None,
+            group=_NOBODY if as_root else None,
+            extra_groups=[] if as_root else None,
+        )
+    server = ElasticsearchServer(port, process, root, log_file)
+    deadline = started + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            shutil.rmtree(root, ignore_errors=True)
+            raise RuntimeError(f"Elasticsearch exited ({process.returncode}): {log_file.read_text()[-3000:]}")
+        try:
+            health = httpx.get(f"{server.url}/_cluster/health", timeout=2)
+            if health.status_code == 200 and health.json().get("status") in ("green", "yellow"):
+                server.boot_s = time.monotonic() - started
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"Elasticsearch not healthy within 180 s: {log_file.read_text()[-3000:]}")
