@@ -50,5 +50,7 @@ def test_a_request_s_log_lines_reach_elasticsearch_with_its_trace_id(stack: Comp
     assert hits >= 2, "the gateway's access line and its downstreams'"
     # The index template was applied before the first event: a number, not dynamic text.
     fields = _es(stack, "/msa-logs-*/_mapping/field/http.status_code")
-    types = {index["mappings"]["http.status_code"]["mapping"]["status_code"]["type"] for index in fields.values()}
+    types = {
+        index["mappings"]["http.status_code"]["mapping"]["status_code"]["type"] for index in fields.values()
+    }
     assert types == {"short"}
