@@ -97,9 +97,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
         f"stack: {len(compose.services)} services from a copy of the working tree; build {built - started:.0f} s, "
         f"up --wait to all healthy {healthy - built:.0f} s"
     )
-    if compose.left_out:
-        reasons = sorted(set(compose.left_out.values()))
-        _summary.append(f"left out of the stack: {', '.join(compose.left_out)}: {'; '.join(reasons)}")
+    if compose.left_out and not any(line.startswith("left out") for line in _summary):
+        _summary.append(f"left out: {', '.join(compose.left_out)}: {next(iter(compose.left_out.values()))}")
     yield compose
     _stack = None
     compose.down("-v")
@@ -115,7 +114,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _summary:
-        terminalreporter.section("containers tier")
-        for line in _summary:
-            terminalreporter.write_line(line)
+    outcomes: dict[str, str] = {}  # test -> its worst outcome over setup, call and teardown
+    for outcome in ("passed", "skipped", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if "tests/containers/" in getattr(report, "nodeid", ""):
+                outcomes[report.nodeid] = "failed" if outcome == "error" else outcome
+    if not outcomes and not _summary:
+        return
+    terminalreporter.section("containers tier")
+    for line in _summary:
+        terminalreporter.write_line(line)
+    counts = {
+        outcome: sum(o == outcome for o in outcomes.values()) for outcome in ("passed", "failed", "skipped")
+    }
+    terminalreporter.write_line(
+        f"container tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+    )
