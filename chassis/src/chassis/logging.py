@@ -50,7 +50,8 @@ class SinkStats:
 
 
 class _ContextFilter(logging.Filter):
-    """Adds the DESIGN.md fields in the thread that logs, where the span and request are known."""
+    """Adds the fields every log event carries (ARCHITECTURE.md, "Logs and traces") in the
+    thread that logs, where the span and request are known."""
 
     def __init__(self, service: str, env: str) -> None:
         super().__init__()
