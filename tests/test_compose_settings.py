@@ -15,11 +15,8 @@ the fields engineers add.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -31,30 +28,14 @@ from pydantic.fields import FieldInfo
 
 from chassis.config_client import ConfigClientSettings
 from chassis.logging import shutdown_logging
+from msa_testing.containers import read_model
 
 REPO = Path(__file__).resolve().parents[1]
-COMPOSE_BIN = (
-    Path(sys.prefix)
-    / "lib"
-    / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    / ("site-packages/compose/docker-compose")
-)
 ADDRESS = re.compile(r".+_(url|uri|endpoint|host)$")
 
 
 def _compose_services() -> dict[str, dict[str, Any]]:
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-    result = subprocess.run(
-        [str(COMPOSE_BIN), "-f", str(REPO / "docker-compose.yml"), "config", "--format", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=60,
-        check=True,
-    )
-    services: dict[str, dict[str, Any]] = json.loads(result.stdout)["services"]
-    return services
+    return read_model()
 
 
 def _console_scripts() -> dict[str, str]:

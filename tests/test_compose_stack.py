@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,15 +19,11 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from msa_testing.containers import PINNED_COMPOSE
+
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
-# The Go binary itself: the package's bin/docker-compose wrapper exits 0 even on errors.
-COMPOSE_BIN = (
-    Path(sys.prefix)
-    / "lib"
-    / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    / ("site-packages/compose/docker-compose")
-)
+COMPOSE_BIN = PINNED_COMPOSE  # the Go binary itself: the bin/ wrapper exits 0 even on errors
 
 PYTHON_SERVICES = {
     "gateway-web", "gateway-mobile", "auth-service", "config-service", "ops-dashboard",

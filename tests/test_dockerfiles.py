@@ -33,16 +33,12 @@ from typing import Any
 import pytest
 import yaml
 
+from msa_testing.containers import read_model
+
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
 HADOLINT = Path(sys.prefix) / "bin" / "hadolint"
 # The Go binary itself: the package's bin/docker-compose wrapper exits 0 even on errors.
-COMPOSE_BIN = (
-    Path(sys.prefix)
-    / "lib"
-    / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    / ("site-packages/compose/docker-compose")
-)
 # docker-compose.yml as written (anchors merged, nothing interpolated): what it references.
 WRITTEN = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
 BUILT = sorted(name for name, spec in WRITTEN.items() if "build" in spec)
@@ -157,19 +153,7 @@ def _hadolint(path: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def model() -> dict[str, Any]:
     """docker-compose.yml as compose reads it (interpolated from .env, normalised)."""
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-    result = subprocess.run(
-        [str(COMPOSE_BIN), "-f", str(REPO / "docker-compose.yml"), "config", "--format", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    services: dict[str, Any] = json.loads(result.stdout)["services"]
-    return services
+    return read_model()
 
 
 def test_every_python_service_builds_from_the_root_dockerfile(model: dict[str, Any]) -> None:

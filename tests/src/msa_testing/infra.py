@@ -116,30 +116,31 @@ class ZipkinServer:
             self.process.kill()
 
 
-def zipkin_jar() -> Path:
-    """The Zipkin server jar, fetched once from Maven Central into the cache."""
-    override = os.environ.get("MSA_ZIPKIN_JAR")
+def _from_maven(artifact: str, filename: str, override_env: str, what: str) -> Path:
+    """A Maven Central artifact, fetched once into the cache (or the file ``override_env`` names)."""
+    override = os.environ.get(override_env)
     if override and Path(override).exists():
         return Path(override)
-    jar = CACHE / f"zipkin-server-{ZIPKIN_VERSION}-exec.jar"
-    if jar.exists():
-        return jar
+    cached = CACHE / filename
+    if cached.exists():
+        return cached
     mvn = shutil.which("mvn")
     if mvn is None:
-        require_infra("the Zipkin jar is not cached and Maven is not installed to fetch it")
+        require_infra(f"{what} is not cached and Maven is not installed to fetch it")
     CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            str(mvn),
-            "-q",
-            "dependency:copy",
-            f"-Dartifact=io.zipkin:zipkin-server:{ZIPKIN_VERSION}:jar:exec",
-            f"-DoutputDirectory={CACHE}",
-        ],
-        check=True,
-        timeout=600,
+    command = [str(mvn), "-q", "dependency:copy", f"-Dartifact={artifact}", f"-DoutputDirectory={CACHE}"]
+    subprocess.run(command, check=True, timeout=600)
+    return cached
+
+
+def zipkin_jar() -> Path:
+    """The Zipkin server jar (``MSA_ZIPKIN_JAR`` overrides)."""
+    return _from_maven(
+        f"io.zipkin:zipkin-server:{ZIPKIN_VERSION}:jar:exec",
+        f"zipkin-server-{ZIPKIN_VERSION}-exec.jar",
+        "MSA_ZIPKIN_JAR",
+        "the Zipkin jar",
     )
-    return jar
 
 
 def start_zipkin(log_dir: Path) -> ZipkinServer:
@@ -228,29 +229,13 @@ class ElasticsearchServer:
 
 
 def elasticsearch_zip() -> Path:
-    """The integ-test zip of Elasticsearch, fetched once from Maven Central into the cache."""
-    override = os.environ.get("MSA_ELASTICSEARCH_ZIP")
-    if override and Path(override).exists():
-        return Path(override)
-    archive = CACHE / f"elasticsearch-{ELASTICSEARCH_VERSION}.zip"
-    if archive.exists():
-        return archive
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        require_infra("the Elasticsearch zip is not cached and Maven is not installed to fetch it")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            str(mvn),
-            "-q",
-            "dependency:copy",
-            f"-Dartifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:{ELASTICSEARCH_VERSION}:zip",
-            f"-DoutputDirectory={CACHE}",
-        ],
-        check=True,
-        timeout=600,
+    """The integ-test zip of Elasticsearch (``MSA_ELASTICSEARCH_ZIP`` overrides)."""
+    return _from_maven(
+        f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{ELASTICSEARCH_VERSION}:zip",
+        f"elasticsearch-{ELASTICSEARCH_VERSION}.zip",
+        "MSA_ELASTICSEARCH_ZIP",
+        "the Elasticsearch zip",
     )
-    return archive
 
 
 def _java_home() -> Path:
