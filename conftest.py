@@ -4,4 +4,4 @@
 # chassis package first keeps that name from shadowing it with the bare folder.
 import chassis  # noqa: F401
 
-pytest_plugins = ["msa_testing.fixtures", "msa_testing.apps"]
+pytest_plugins = ["msa_testing.fixtures", "msa_testing.apps", "msa_testing.figures"]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from chassis.ops import DEV_OPS_TOKEN, operator_headers
 from msa_cli.devstack import free_port
 
 BIN = Path(sys.executable).parent
@@ -51,7 +52,8 @@ def wait(url: str, check: object, limit_s: float = 60.0) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         try:
-            response = httpx.get(url, timeout=2)
+            # /ops/config needs the operator token: the processes run with the development default
+            response = httpx.get(url, headers=operator_headers(DEV_OPS_TOKEN), timeout=2)
             if response.status_code == 200 and (
                 check is None or response.json()["settings"]["http.timeout_s"] == check
             ):

@@ -28,6 +28,7 @@ from pydantic.fields import FieldInfo
 
 from chassis.config_client import ConfigClientSettings
 from chassis.logging import shutdown_logging
+from chassis.ops import OpsSettings
 from msa_testing.containers import read_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +78,7 @@ def _nested_model(field: FieldInfo) -> type[BaseModel] | None:
 def _known_names(settings_cls: type[Any]) -> tuple[set[str], set[str]]:
     """(flat env names, prefixes of nested names ``FIELD__``) the settings class reads."""
     flat, nested = set(), set()
-    for cls in (settings_cls, ConfigClientSettings):
+    for cls in (settings_cls, ConfigClientSettings, OpsSettings):
         for name, field in cls.model_fields.items():
             flat.add(_env_name(name, field))
             if _nested_model(field) is not None:

@@ -23,6 +23,7 @@ import httpx
 import pytest
 import redis
 
+from chassis.ops import DEV_OPS_TOKEN, operator_headers
 from config_service.crypto.service import Cipher
 from msa_cli.devstack import free_port
 from msa_testing.configrepo import ConfigRepo
@@ -96,7 +97,8 @@ class Proc:
         return self.process is not None and self.process.poll() is None
 
     def ops_config(self) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/ops/config", timeout=5)
+        # the processes get no OPS_TOKEN (see start): the development default
+        response = httpx.get(f"{self.url}/ops/config", headers=operator_headers(DEV_OPS_TOKEN), timeout=5)
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         return body

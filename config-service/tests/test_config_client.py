@@ -191,6 +191,7 @@ async def test_ops_config_masks_secrets_of_the_settings() -> None:
     from pydantic import SecretStr
 
     from chassis import create_app
+    from chassis.ops import operator_headers
 
     class WithSecrets(DemoSettings):
         signing_key: SecretStr = SecretStr("sk-value-1")
@@ -201,7 +202,7 @@ async def test_ops_config_masks_secrets_of_the_settings() -> None:
 
     app = create_app(WithSecrets(zipkin_endpoint=None))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://svc") as client:
-        view = (await client.get("/ops/config")).json()
+        view = (await client.get("/ops/config", headers=operator_headers())).json()
     assert view["source"] == "none"
     assert view["settings"]["flag"] is False
     text = json.dumps(view)

@@ -274,7 +274,8 @@ async def test_orders_without_session_or_key_or_with_bad_lines(
         )  # fmt: skip
         someone_elses = await web.get("/api/orders/o-does-not-exist")
     assert anonymous.status_code == 401
-    assert no_key.status_code == 400, no_key.text
+    assert no_key.status_code == 422, no_key.text  # a required header, like any required parameter
+    assert no_key.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
     assert zero.status_code == 422
     assert short.status_code == 409, "p-1012 is sold out"
     assert short.json()["title"]

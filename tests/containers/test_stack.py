@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from chassis.ops import operator_headers
 from msa_testing.containers import ONE_SHOT, ComposeStack
 from msa_testing.polling import wait_until
 
@@ -55,7 +56,9 @@ def test_the_config_repository_is_mounted_read_only(stack: ComposeStack) -> None
     assert attempt.returncode != 0
     assert "Read-only file system" in attempt.stderr
     # ...and it is this stack's copy of the repository that config-service serves.
-    served = httpx.get(f"{stack.url('gateway-web')}/ops/config", timeout=10).json()
+    served = httpx.get(
+        f"{stack.url('gateway-web')}/ops/config", headers=operator_headers(), timeout=10
+    ).json()
     assert served["version"] in stack.git("rev-list", "--all").split()
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from chassis.ops import operator_headers
 from msa_testing.containers import ONE_SHOT, ComposeStack
 from msa_testing.polling import wait_until
 
@@ -20,7 +21,8 @@ CONFIG = "deploy/config-repo/gateway-web.yml"
 
 
 def _config(stack: ComposeStack) -> dict[str, Any]:
-    found: dict[str, Any] = httpx.get(f"{stack.url('gateway-web')}/ops/config", timeout=10).json()
+    response = httpx.get(f"{stack.url('gateway-web')}/ops/config", headers=operator_headers(), timeout=10)
+    found: dict[str, Any] = response.json()
     return found
 
 

@@ -9,8 +9,9 @@ from fastapi import Depends, Request
 from auth_service.oauth.repository import SessionStore
 from auth_service.settings import Settings
 from auth_service.signing.keyring import KeyRing
+from auth_service.users.service import PasswordChecker
 
-__all__ = ["KeyRingDep", "SessionStoreDep", "SettingsDep"]
+__all__ = ["KeyRingDep", "PasswordCheckerDep", "SessionStoreDep", "SettingsDep"]
 
 
 def get_settings(request: Request) -> Settings:
@@ -28,6 +29,12 @@ def get_store(request: Request) -> SessionStore:
     return store
 
 
+def get_password_checker(request: Request) -> PasswordChecker:
+    checker: PasswordChecker = request.app.state.password_checker
+    return checker
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeyRingDep = Annotated[KeyRing, Depends(get_keyring)]
 SessionStoreDep = Annotated[SessionStore, Depends(get_store)]
+PasswordCheckerDep = Annotated[PasswordChecker, Depends(get_password_checker)]

@@ -13,6 +13,7 @@ from auth_service.oauth.repository import SessionStore
 from auth_service.oauth.router import router as oauth_router
 from auth_service.settings import Settings
 from auth_service.signing.keyring import KeyRing, load_keyring
+from auth_service.users.service import PasswordChecker
 from auth_service.wellknown.router import router as wellknown_router
 from chassis import create_app, serve
 from chassis.config_client import load_settings
@@ -27,7 +28,11 @@ def create(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.keyring = await asyncio.to_thread(load_keyring, settings)
         app.state.session_store = SessionStore(app.state.redis)
-        yield
+        app.state.password_checker = checker = PasswordChecker(settings.login_hash_slots)
+        try:
+            yield
+        finally:
+            checker.close()
 
     async def signing_key() -> dict[str, Any]:
         keyring: KeyRing = app.state.keyring

@@ -73,8 +73,26 @@ class Settings(ServiceSettings):
         description="client id -> scopes its client_credentials tokens may carry",
     )
 
-    login_max_failures: int = Field(5, ge=1, description="failed logins per user+IP before 429")
+    # Login limits, checked in Redis before any hashing (see README "Brute force and login floods").
+    login_max_failures: int = Field(5, ge=1, description="failed logins per user+address before 429")
     login_lockout_s: int = Field(300, ge=1, description="window of those failures and the lockout")
+    login_ip_max_failures: int = Field(
+        30, ge=1, description="failed logins per client address, any usernames, before 429"
+    )
+    login_ip_window_s: int = Field(300, ge=1, description="window of those failures and the lockout")
+    login_global_max_attempts: int = Field(
+        50, ge=1, description="password checks platform-wide (all replicas) per global window; more: 429"
+    )
+    login_global_window_s: int = Field(5, ge=1, description="the global window")
+    login_hash_slots: int = Field(
+        2, ge=1, le=64, description="password checks at once per process, 16 MiB each (read at start)"
+    )
+    login_hash_queue: int = Field(8, ge=0, description="logins waiting for a slot; one more: 429 at once")
+    login_hash_wait_s: float = Field(0.5, gt=0, le=10, description="longest wait for a slot, then 429")
+    forwarding_clients: list[str] = Field(
+        default_factory=lambda: ["web", "mobile"],
+        description="clients (the gateways) whose X-Forwarded-For names the end user's address",
+    )
     max_body_bytes: int = Field(8192, ge=512)
 
     users: list[UserRecord] = Field(default_factory=lambda: list(DEMO_USERS))
@@ -85,6 +103,13 @@ class Settings(ServiceSettings):
     def _empty_is_unset(cls, value: Any) -> Any:
         # compose passes ``${JWT_PRIVATE_KEY_PEM:-}``: an empty value means "not provided"
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _only_user_clients_forward(self) -> Self:
+        # a service client has no end user: an address it names would only be a way to dodge limits
+        if wrong := sorted(set(self.forwarding_clients) & set(self.service_client_scopes)):
+            raise ValueError(f"forwarding_clients: {', '.join(wrong)} are service clients")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_a_key(self) -> Self:

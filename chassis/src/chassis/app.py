@@ -31,7 +31,9 @@ from chassis.http import Downstream
 from chassis.limits import BodySizeLimit
 from chassis.logging import configure_logging, log_stats, set_log_level, shutdown_logging
 from chassis.middleware import RequestContextMiddleware
+from chassis.openapi import install_openapi
 from chassis.refresh import Refresher, start_refresh
+from chassis.server import server_options
 from chassis.settings import LiveSettings, ServiceSettings
 from chassis.tracing import configure_tracing, exporter_stats, flush_spans, instrument_app
 
@@ -125,12 +127,17 @@ def create_app(
         description=description,
         version=settings.version,
         lifespan=chassis_lifespan,
+        # No "add or drop the trailing slash" redirects: Starlette builds their absolute Location
+        # from the request's Host header, so anyone could make a service redirect elsewhere.
+        # /path/ is a 404 problem+json like any other unknown path.
+        redirect_slashes=False,
     )
     app.state.live = live
     config = client_for(settings)
     app.state.refresher = Refresher(config, live) if config is not None else None
     app.state.ready_checks = dict(ready_checks or {})
     install_error_handlers(app)
+    install_openapi(app)  # every operation documents its problem+json answers and security
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router())
     app.include_router(_ops_router())
@@ -144,9 +151,15 @@ def create_app(
 
 
 def serve(factory: Callable[[], FastAPI]) -> None:
-    """The console-script entry point of every service (what the Dockerfile runs)."""
+    """The console-script entry point of every service (what the Dockerfile runs).
+
+    Forwarded headers (``X-Forwarded-For``/``-Proto``) rewrite the client address only when the
+    peer is one of ``settings.trusted_proxies`` (none by default). uvicorn alone would trust
+    127.0.0.1 (or ``FORWARDED_ALLOW_IPS``), which in ``msa dev up`` is every client.
+    """
     app = factory()
     settings: ServiceSettings = app.state.live.current
+    trusted = list(settings.trusted_proxies)
     try:
         uvicorn.run(
             app,
@@ -156,6 +169,10 @@ def serve(factory: Callable[[], FastAPI]) -> None:
             access_log=False,  # and writes its own access line per request
             server_header=False,
             timeout_graceful_shutdown=5,
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or [],  # never None: uvicorn would read its own default
+            # request head size and time, connections per process (SERVER__..., chassis.server)
+            **server_options(settings.server),
         )
     finally:
         shutdown_logging()

@@ -36,7 +36,8 @@ from typing import Annotated, Any
 import httpx
 import jwt
 import redis.asyncio as aioredis
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, SecretStr
 from redis.exceptions import RedisError
 
@@ -52,20 +53,22 @@ __all__ = [
     "AuthClientSettings",
     "AuthServiceClient",
     "AuthSettings",
+    "BearerScheme",
     "CurrentUser",
     "Forbidden",
     "InvalidCredentials",
     "JwtVerifier",
+    "LoginsBusy",
     "Principal",
     "ServiceClientSettings",
     "ServiceTokenProvider",
     "TokenSet",
     "Unauthorized",
     "auth_client_lifespan",
+    "bearer_scheme",
     "bearer_token",
     "current_user",
     "listen_for_revocations",
-    "read_limited_body",
     "require_scope",
     "service_token_provider",
 ]
@@ -234,23 +237,15 @@ def _parse_jwks(body: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
     return keys
 
 
-async def read_limited_body(request: Request, *, limit: int, content_type: str) -> bytes:
-    """The raw body of a credentials request, refused with 4xx problem+json when it is of another
-    type (415) or larger than ``limit`` bytes (413), whatever Content-Length claims."""
-    actual = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if actual != content_type:
-        raise ServiceError(f"Send the body as {content_type}.", status=415)
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise ServiceError(f"The body may hold at most {limit} bytes.", status=413)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ServiceError(f"The body may hold at most {limit} bytes.", status=413)
-        chunks.append(chunk)
-    return b"".join(chunks)
+# The bearer scheme in every OpenAPI document. It only documents: ``bearer_token`` reads the
+# header itself, so a missing or malformed one gets our own 401 problem+json.
+bearer_scheme = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="an access token from auth-service: 'Authorization: Bearer <token>'",
+    auto_error=False,
+)
+BearerScheme = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
 
 
 def bearer_token(request: Request) -> str:
@@ -285,7 +280,7 @@ def _verifier(request: Request) -> JwtVerifier:
     return verifier
 
 
-async def current_user(request: Request) -> Principal:
+async def current_user(request: Request, _documented: BearerScheme) -> Principal:
     """The verified caller; its ``sub`` goes into every log line of the request."""
     principal = await _verifier(request).verify(bearer_token(request))
     user_var.set(principal.sub)
@@ -436,6 +431,46 @@ class AuthClientSettings(AuthSettings):
         5.0, ge=0, le=60, description="see AuthServiceClient: revocation delay"
     )
     max_body_bytes: int = Field(4096, ge=256)
+    login_concurrency: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="login and refresh grants in flight to auth-service at once, per process",
+    )
+    login_queue_s: float = Field(
+        0.5, ge=0, le=10, description="how long a grant waits for one of those before 429 (read at start)"
+    )
+
+
+class LoginsBusy(ServiceError):
+    """Every login slot of this gateway process is taken: shed the request rather than queue it."""
+
+    status = 429
+    title = "Too Many Requests"
+
+    def __init__(self) -> None:
+        super().__init__("Too many logins in progress: try again shortly.", headers={"Retry-After": "1"})
+
+
+class _Bulkhead:
+    """At most ``limit`` calls at once; a caller waits at most ``wait_s`` for its turn, then
+    ``LoginsBusy``. Bounded waiting keeps a flood from piling up requests (and memory) here."""
+
+    def __init__(self, limit: int, wait_s: float) -> None:
+        self.limit, self.wait_s = limit, wait_s
+        self._slots = asyncio.Semaphore(limit)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.wait_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise LoginsBusy() from None
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
 class InvalidCredentials(ServiceError):
@@ -449,6 +484,11 @@ class InvalidCredentials(ServiceError):
 class AuthServiceClient:
     """Calls auth-service as one OAuth client (``web``, ``mobile``) through the chassis Downstream,
     so an auth-service outage is a quick 503 problem+json (breaker, timeout), never a hang.
+
+    Grants (login, refresh) go through a breaker of their own, ``<gateway>->auth-service/login``,
+    and at most ``login_concurrency`` at once (a grant waits ``login_queue_s`` for a turn, then
+    429): a login flood that makes auth-service slow or refuse opens the login circuit only, and
+    token checks and logouts keep their own (``<gateway>->auth-service``).
 
     Access-token checks are cached for ``cache_s`` per token, but only while the revocation
     channel is subscribed (``listen_for_revocations``): a revoked session is then dropped from
@@ -465,8 +505,12 @@ class AuthServiceClient:
         client_secret: str,
         cache_s: float,
         max_entries: int = 10_000,
+        login_concurrency: int = 8,
+        login_queue_s: float = 0.5,
     ) -> None:
         self._ds = downstream
+        self._grants = downstream.with_breaker("login")
+        self._login_slots = _Bulkhead(login_concurrency, login_queue_s)
         self._auth = (client_id, client_secret)
         self.client_id = client_id
         self.cache_s = cache_s
@@ -539,7 +583,10 @@ class AuthServiceClient:
         self._cache[key] = (time.monotonic() + ttl, principal)
 
     async def _grant(self, form: dict[str, str], headers: dict[str, str], invalid: str) -> TokenSet:
-        response = await self._ds.request("POST", "/oauth/token", data=form, headers=headers, auth=self._auth)
+        async with self._login_slots.slot():
+            response = await self._grants.request(
+                "POST", "/oauth/token", data=form, headers=headers, auth=self._auth
+            )
         if response.status_code == 200:
             body = response.json()
             return TokenSet(
@@ -549,9 +596,9 @@ class AuthServiceClient:
                 scope=body.get("scope", ""),
             )
         error = _oauth_error(response)
-        if response.status_code == 429:
+        if response.status_code == 429:  # one of auth-service's login limits (its text says which)
             raise ServiceError(
-                "Too many failed logins: try again later.",
+                _problem_detail(response) or "Too many logins: try again later.",
                 status=429,
                 headers={"Retry-After": response.headers.get("retry-after", "60")},
             )
@@ -570,6 +617,15 @@ class AuthServiceClient:
             self.client_id,
         )
         return ServiceError("The authentication service refused the gateway.", status=502)
+
+
+def _problem_detail(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    detail = body.get("detail") if isinstance(body, Mapping) else None
+    return str(detail)[:200] if detail else None
 
 
 def _oauth_error(response: httpx.Response) -> str | None:
@@ -635,6 +691,8 @@ async def auth_client_lifespan(app: FastAPI) -> AsyncIterator[None]:
         client_id=auth.client_id,
         client_secret=auth.client_secret.get_secret_value(),
         cache_s=auth.introspection_cache_s,
+        login_concurrency=auth.login_concurrency,
+        login_queue_s=auth.login_queue_s,
     )
     listener = asyncio.create_task(listen_for_revocations(settings.redis_url, client), name="revocations")
     try:

@@ -9,9 +9,11 @@ every call is a span and carries W3C trace context.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import pybreaker
@@ -24,7 +26,14 @@ from chassis.context import request_id_var
 from chassis.errors import ServiceError
 from chassis.settings import HttpSettings, LiveSettings, ServiceSettings
 
-__all__ = ["Downstream", "DownstreamError", "DownstreamUnavailable", "Fallback"]
+__all__ = [
+    "Downstream",
+    "DownstreamError",
+    "DownstreamUnavailable",
+    "Fallback",
+    "UnroutableId",
+    "path_segment",
+]
 
 T = TypeVar("T")
 Fallback = Callable[["DownstreamUnavailable"], T]
@@ -77,6 +86,7 @@ class Downstream:
         self.name = f"{caller}->{callee}"
         self.callee = callee
         self._live = live
+        self._registry, self._breaker_redis = registry, breaker_redis
         settings = live.current
         self.breaker = registry.add(Breaker.create(self.name, settings.breaker, breaker_redis))
         inner = transport or httpx.AsyncHTTPTransport(retries=0)
@@ -94,6 +104,19 @@ class Downstream:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    def with_breaker(self, purpose: str) -> Downstream:
+        """The same callee, connection pool and timeouts behind a breaker of its own named
+        ``<caller>-><callee>/<purpose>`` (with its own metrics): calls of one kind failing or timing
+        out (logins under a flood) then open their circuit only, never the callee's other one.
+        It shares the original's client: close only the original (the app lifespan does)."""
+        twin = copy.copy(self)
+        twin.name = f"{self.name}/{purpose}"
+        twin.breaker = self._registry.add(
+            Breaker.create(twin.name, self._live.current.breaker, self._breaker_redis)
+        )
+        self._live.subscribe(lambda old, new: twin.breaker.apply(new.breaker))
+        return twin
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send one request. 2xx-4xx come back as responses, and so does a 503 that names another
@@ -194,3 +217,24 @@ def _timeout(settings: HttpSettings) -> httpx.Timeout:
 
 def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000
+
+
+class UnroutableId(ServiceError):
+    """An id that cannot be one path segment (empty, or holding "/"): no resource has it."""
+
+    status = 404
+    title = "Not Found"
+
+
+def path_segment(value: str) -> str:
+    """``value`` as one percent-encoded path segment, for every downstream URL that interpolates
+    an id: ``f"/orders/{path_segment(order_id)}"``. ``?``, ``#``, ``%`` and non-ASCII are encoded,
+    and so are the dots of ``.`` and ``..``, which the client would otherwise resolve as dot
+    segments (``/orders/.`` is sent as ``/orders``). A ``/`` cannot be encoded away (an ASGI callee
+    routes on the decoded path, so ``%2F`` splits the segment there), and an empty value would be
+    another route: both are refused with 404. Routes validate ids first (``chassis.params``); this
+    makes sure no value that slipped through can change which route is called."""
+    if not value or "/" in value:
+        raise UnroutableId("No resource has this id.")
+    encoded = quote(value, safe="")
+    return encoded.replace(".", "%2E") if encoded in {".", ".."} else encoded

@@ -8,15 +8,17 @@ and are expanded into the nested models below.
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import Any, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "LiveSettings",
     "RemoteSettingsSource",
     "RouteChaos",
+    "ServerSettings",
     "ServiceSettings",
 ]
 
@@ -53,6 +56,27 @@ class HttpSettings(BaseModel):
 
     timeout_s: float = Field(2.0, gt=0, description="whole-call budget for one downstream request")
     connect_timeout_s: float = Field(0.5, gt=0)
+
+
+class ServerSettings(BaseModel):
+    """Limits of the HTTP server itself, applied before a request reaches the app (``SERVER__...``).
+
+    Read once when the server starts (``chassis.server``): a change needs a restart.
+    """
+
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, description="request line plus headers; a larger request head is answered 431"
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="a request head not complete this long after the connection opened (kept alive: "
+        "after the request's first byte) is answered 408",
+    )
+    max_connections: int = Field(
+        1000, ge=1, description="open connections per process; a request on one more is answered 503"
+    )
+    backlog: int = Field(2048, ge=1, description="connections the kernel queues before the server accepts")
 
 
 class RouteChaos(BaseModel):
@@ -105,6 +129,13 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     host: str = "0.0.0.0"
     port: int = 8000
+    # X-Forwarded-For/-Proto are believed only from these peers: anyone else could name any address
+    # and so dodge (or aim) the per-address login limits. Read once, when the server starts.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="addresses or networks of the reverse proxies in front of this service "
+        "(TRUSTED_PROXIES=10.0.0.5,10.1.0.0/16); none by default: forwarded headers are ignored",
+    )
 
     redis_url: str = "redis://localhost:6379/0"
     zipkin_endpoint: str | None = "http://localhost:9411/api/v2/spans"
@@ -117,6 +148,23 @@ class ServiceSettings(BaseSettings):
     http: HttpSettings = HttpSettings()
     breaker: BreakerSettings = BreakerSettings()
     chaos: ChaosSettings = ChaosSettings()
+    server: ServerSettings = ServerSettings()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            entries = [str(item).strip() for item in value if str(item).strip()]
+            for entry in entries:
+                # uvicorn would take a typo for a host name and silently trust nobody (or the wrong peer)
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"trusted_proxies: {entry!r} is no IP address or network") from None
+            return entries
+        return value
 
     @model_validator(mode="after")
     def _no_dev_defaults_in_production(self) -> Self:

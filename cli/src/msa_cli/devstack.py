@@ -5,6 +5,9 @@ Every service built from this repository starts with what its image runs (the co
 it, with compose host names rewritten to local addresses. Redis is a
 private redis-server; Zipkin is used when reachable (or started from its jar); the ELK services are
 compose-only, so their addresses become empty and the services log to stdout alone.
+
+Like compose's ``restart: unless-stopped``, ``supervise()`` starts a service that exited again,
+after a delay that doubles while it keeps exiting; a service stopped on purpose stays stopped.
 """
 
 from __future__ import annotations
@@ -52,6 +55,10 @@ class LocalService:
     env: dict[str, str]
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0  # time.monotonic() of the last start
+    restart_delay_s: float = 0.0  # the delay before the last restart; 0 = none yet
+    restart_due: float | None = None  # when supervise() starts it again, once it exited
+    restarts: int = 0
 
     @property
     def url(self) -> str:
@@ -72,6 +79,11 @@ class DevStack:
     zipkin_jar: Path | None = None  # start Zipkin from this jar when none is reachable
     only: set[str] | None = None  # run a subset (with nothing else implied)
     env_overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # service -> env; "*" = all
+    # supervise(): first restart delay, its ceiling, and how long a run must last to count as healthy
+    # again (compose's engine doubles from 100 ms up to a minute and resets after 10 s)
+    restart_initial_s: float = 1.0
+    restart_max_s: float = 30.0
+    restart_stable_s: float = 10.0
     services: dict[str, LocalService] = field(default_factory=dict, init=False)
     _infra: list[subprocess.Popen[bytes]] = field(default_factory=list, init=False)
 
@@ -96,7 +108,7 @@ class DevStack:
             env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
             mounts = self._mounts(spec, root)
             for key, value in spec.environment.items():
-                env[key] = _localize(_remap_paths(value, mounts), addresses)
+                env[key] = _localize(_remap_paths(value, mounts), addresses, bare_hosts=_names_host(key))
             # Each container has a /tmp of its own; so does each local process.
             tmp = self.state_dir / "tmp" / spec.name
             tmp.mkdir(parents=True, exist_ok=True)
@@ -168,12 +180,48 @@ class DevStack:
             )
         finally:
             log.close()
+        service.started_at = time.monotonic()
+        service.restart_due = None
 
     def stop_service(self, name: str, timeout_s: float = 10.0) -> None:
         service = self.services[name]
         if service.process is not None:
             _terminate(service.process, timeout_s)
-            service.process = None
+            service.process = None  # stopped on purpose: supervise() leaves it alone
+        service.restart_due = None
+
+    def supervise(self, now: float | None = None) -> list[str]:
+        """Call it every so often (``msa dev up`` does, twice a second): a service that exited is
+        scheduled for a restart and started again when its delay is over. The delay doubles from
+        ``restart_initial_s`` up to ``restart_max_s`` while the service keeps exiting, and starts
+        over once a run lasted ``restart_stable_s``. Returns what happened, one line each."""
+        now = time.monotonic() if now is None else now
+        messages = []
+        for service in self.services.values():
+            process = service.process
+            if process is None or process.poll() is None:
+                continue  # stopped on purpose, or running
+            if service.restart_due is None:
+                crashed_soon = (
+                    service.restart_delay_s > 0 and now - service.started_at < self.restart_stable_s
+                )
+                service.restart_delay_s = (
+                    min(service.restart_delay_s * 2, self.restart_max_s)
+                    if crashed_soon
+                    else self.restart_initial_s
+                )
+                service.restart_due = now + service.restart_delay_s
+                again = " again" if crashed_soon else ""
+                messages.append(
+                    f"{service.name} exited{again} ({_exit_status(process.returncode)}); restarting in "
+                    f"{service.restart_delay_s:.1f} s. Log: {service.log_file}"
+                )
+            elif now >= service.restart_due:
+                service.process = None
+                self.start_service(service.name)
+                service.restarts += 1
+                messages.append(f"{service.name} restarted (restart {service.restarts})")
+        return messages
 
     def wait_ready(self, names: Iterable[str] | None = None, timeout_s: float = 60.0) -> None:
         pending = set(names or self.services)
@@ -267,8 +315,10 @@ class DevStack:
         """Point every planned environment at an address known only once infrastructure started."""
         for service in self.services.values():
             for key, value in service.spec.environment.items():
-                if _mentions(value, host):
-                    service.env[key] = _localize(value, {host: address}, keep_unknown=True)
+                if _mentions(value, host, bare_hosts=_names_host(key)):
+                    service.env[key] = _localize(
+                        value, {host: address}, keep_unknown=True, bare_hosts=_names_host(key)
+                    )
             service.env.update(self.env_overrides.get("*", {}))
             service.env.update(self.env_overrides.get(service.name, {}))
 
@@ -307,20 +357,28 @@ def _in_start_order(services: list[ComposeService]) -> list[ComposeService]:
     return ordered
 
 
-def _mentions(value: str, host: str) -> bool:
-    return _localize(value, {host: "x:1"}) != value
+def _names_host(key: str) -> bool:
+    """``LOGSTASH_HOST``: a variable whose bare value is a host. Elsewhere a bare value that
+    happens to be a service name (``CONFIG_CLIENT_USER: catalog``) is just a name."""
+    return key.upper().endswith(("_HOST", "_HOSTS"))
 
 
-def _localize(value: str, addresses: Mapping[str, str | None], keep_unknown: bool = False) -> str:
-    """Rewrite compose host names in a value to local addresses: a bare host, a URL, or a list of
-    them (``a,b`` or ``name=url,name=url``). A host that does not run locally becomes "" (the
-    service then disables that integration)."""
+def _mentions(value: str, host: str, bare_hosts: bool = True) -> bool:
+    return _localize(value, {host: "x:1"}, bare_hosts=bare_hosts) != value
+
+
+def _localize(
+    value: str, addresses: Mapping[str, str | None], keep_unknown: bool = False, bare_hosts: bool = True
+) -> str:
+    """Rewrite compose host names in a value to local addresses: a bare host (when
+    ``bare_hosts``), a URL, or a list of them (``a,b`` or ``name=url,name=url``). A host that does
+    not run locally becomes "" (the service then disables that integration)."""
     if "," in value:
-        return ",".join(_localize(item, addresses, keep_unknown) for item in value.split(","))
+        return ",".join(_localize(item, addresses, keep_unknown, bare_hosts) for item in value.split(","))
     if "=" in value and "://" in value.split("=", 1)[1]:
         name, url = value.split("=", 1)
-        return f"{name}={_localize(url, addresses, keep_unknown)}"
-    if value in addresses:
+        return f"{name}={_localize(url, addresses, keep_unknown, bare_hosts)}"
+    if bare_hosts and value in addresses:
         address = addresses[value]
         return address.rsplit(":", 1)[0] if address else ""
     if "://" not in value:
@@ -364,6 +422,13 @@ def _terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(5)
+
+
+def _exit_status(returncode: int) -> str:
+    if returncode < 0:  # Popen's way of saying a signal ended it
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-returncode).name}"
+    return f"code {returncode}"
 
 
 def _port_free(port: int) -> bool:

@@ -1,6 +1,7 @@
 """The ``msa`` command.
 
 msa dev up [--zipkin] [--free-ports] [--only a,b]   run the compose topology as local processes
+                                                    (a service that exits is started again)
 msa dev plan                                        show what `dev up` would run, and with what env
 msa demo [--web URL] [--mobile URL] ...             a narrated walkthrough against a running platform
 msa doctor [--strict]                               what this machine has for each way of running
@@ -19,6 +20,7 @@ from msa_cli.devstack import DevStack, DevStackError
 __all__ = ["main"]
 
 ZIPKIN_JAR_CACHE = Path.home() / ".cache" / "msa-platform" / "zipkin-server-3.6.1-exec.jar"
+SUPERVISE_EVERY_S = 0.5
 
 
 def _repo_root() -> Path:
@@ -71,11 +73,10 @@ def _dev_up(args: argparse.Namespace) -> int:
         stack.wait_ready(timeout_s=args.timeout)
         print("all services ready. Ctrl-C stops everything.", flush=True)
         while True:
-            time.sleep(1.0)
-            dead = [s.name for s in stack.services.values() if s.process and s.process.poll() is not None]
-            if dead:
-                print(f"exited: {', '.join(dead)} (see their logs); stopping", file=sys.stderr)
-                return 1
+            # compose restarts a service that exits (restart: unless-stopped); so does this loop
+            time.sleep(SUPERVISE_EVERY_S)
+            for message in stack.supervise():
+                print(message, file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         return 0
     except DevStackError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,10 +14,18 @@ from chassis.context import user_var
 from config_service.crypto.service import Cipher
 from config_service.environment.service import EnvironmentService
 from config_service.monitor.service import Monitor
-from config_service.settings import Settings
+from config_service.settings import ALL_APPS, Settings
 from config_service.store import ConfigStore
 
-__all__ = ["CipherDep", "ClientDep", "EnvironmentDep", "MonitorDep", "SettingsDep"]
+__all__ = [
+    "CipherDep",
+    "ClientDep",
+    "ConfigClient",
+    "EnvironmentDep",
+    "MonitorDep",
+    "ReaderDep",
+    "SettingsDep",
+]
 
 _basic = HTTPBasic(auto_error=False, realm="config-service")
 _NOT_A_PASSWORD = secrets.token_bytes(16)  # compared against for unknown users (same timing)
@@ -27,21 +36,55 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def require_client(
+class ClientForbidden(ServiceError):
+    status = 403
+    title = "Forbidden"
+
+
+@dataclass(frozen=True)
+class ConfigClient:
+    """An authenticated client and the applications it may read (``*``: all)."""
+
+    name: str
+    apps: frozenset[str]
+
+    @property
+    def reads_everything(self) -> bool:
+        return ALL_APPS in self.apps
+
+    def require_app(self, app: str) -> None:
+        """403 unless this client may read ``app``'s configuration."""
+        if not self.reads_everything and app not in self.apps:
+            raise ClientForbidden(f"Client {self.name!r} may not read the configuration of {app!r}.")
+
+
+async def authenticate(
     request: Request, credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]
-) -> str:
+) -> ConfigClient:
     """Configuration can hold secrets: every read needs one of the accepted client credentials."""
     if credentials is not None:
-        accepted = get_settings(request).config_clients.get(credentials.username)
+        settings = get_settings(request)
+        accepted = settings.config_clients.get(credentials.username)
         expected = accepted.get_secret_value().encode() if accepted is not None else _NOT_A_PASSWORD
         if secrets.compare_digest(credentials.password.encode(), expected) and accepted is not None:
             user_var.set(credentials.username)
-            return credentials.username
+            return ConfigClient(credentials.username, settings.apps_of(credentials.username))
     raise ServiceError(
         "config-service needs HTTP basic credentials of a configured client",
         status=401,
         headers={"WWW-Authenticate": 'Basic realm="config-service"'},
     )
+
+
+async def require_client(client: Annotated[ConfigClient, Depends(authenticate)]) -> str:
+    """A client granted every application (``*``): /decrypt turns any ``{cipher}`` value of the
+    repository into its secret, and /monitor refreshes any application, so a client limited to
+    its own applications may use neither (nor /encrypt, kept with them)."""
+    if not client.reads_everything:
+        raise ClientForbidden(
+            f"Client {client.name!r} reads only its own applications; this needs a client granted '*'."
+        )
+    return client.name
 
 
 def _store(request: Request) -> ConfigStore:
@@ -64,7 +107,8 @@ def get_monitor(request: Request) -> Monitor:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ClientDep = Annotated[str, Depends(require_client)]
+ClientDep = Annotated[str, Depends(require_client)]  # granted every application
+ReaderDep = Annotated[ConfigClient, Depends(authenticate)]  # then ``reader.require_app(app)``
 EnvironmentDep = Annotated[EnvironmentService, Depends(get_environment)]
 CipherDep = Annotated[Cipher, Depends(get_cipher)]
 MonitorDep = Annotated[Monitor, Depends(get_monitor)]

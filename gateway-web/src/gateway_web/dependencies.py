@@ -8,10 +8,18 @@ from fastapi import Depends, Request
 
 from chassis import Downstream, downstream
 from chassis.auth import Principal
-from gateway_web.auth.service import session_user
+from gateway_web.auth.service import session_user, session_writer
 from gateway_web.settings import Settings
 
-__all__ = ["CatalogDep", "InventoryDep", "OrdersDep", "ReviewsDep", "SessionUser", "SettingsDep"]
+__all__ = [
+    "CatalogDep",
+    "InventoryDep",
+    "OrdersDep",
+    "ReviewsDep",
+    "SessionUser",
+    "SessionWriter",
+    "SettingsDep",
+]
 
 CatalogDep = Annotated[Downstream, Depends(downstream("catalog"))]
 InventoryDep = Annotated[Downstream, Depends(downstream("inventory"))]
@@ -20,6 +28,7 @@ OrdersDep = Annotated[Downstream, Depends(downstream("orders"))]
 # The logged-in browser user (cookie -> Redis session -> refresh -> introspection); unsafe methods
 # also need X-CSRF-Token. Relay ``user.access_token`` downstream: ``headers=user.auth_header()``.
 SessionUser = Annotated[Principal, Depends(session_user)]
+SessionWriter = Annotated[Principal, Depends(session_writer)]  # the same, documented with the CSRF header
 
 
 def _settings(request: Request) -> Settings:

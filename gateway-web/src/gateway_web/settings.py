@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Self
+
+from pydantic import model_validator
+
 from chassis import ServiceSettings
 from chassis.bff import BffSettings
 from gateway_web.auth.settings import WebAuthSettings
@@ -17,6 +21,14 @@ class Settings(ServiceSettings):
     orders_url: str = "http://localhost:8014"
     bff: BffSettings = BffSettings()
     auth: WebAuthSettings = WebAuthSettings()
+
+    @model_validator(mode="after")
+    def _secure_cookies_in_production(self) -> Self:
+        # Production is reached over HTTPS: the session and CSRF cookies carry Secure whatever
+        # AUTH__COOKIE_SECURE says, so a browser never sends them over plain HTTP.
+        if self.env == "production" and not self.auth.cookie_secure:
+            self.auth = self.auth.model_copy(update={"cookie_secure": True})
+        return self
 
     def _secret_values(self) -> dict[str, str]:
         return {"AUTH__CLIENT_SECRET": self.auth.client_secret.get_secret_value()}

@@ -83,6 +83,23 @@ async def test_admin_creates_and_updates(
     assert unknown.status_code == 404
 
 
+async def test_money_is_a_json_integer_and_ids_are_never_dot_segments(
+    catalog: httpx.AsyncClient, bearer: Callable[..., dict[str, str]]
+) -> None:
+    for price in ("12", True, 12.0):  # lax JSON parsing would read each as a number
+        new = {"id": "p-9002", "name": "Bivy Sack", "category": "camping", "price_cents": price}
+        created = await catalog.post("/products", json=new, headers=bearer())
+        assert created.status_code == 422, (price, created.text)
+        changed = await catalog.patch("/products/p-1001", json={"price_cents": price}, headers=bearer())
+        assert changed.status_code == 422, (price, changed.text)
+    assert (await catalog.get("/products/p-9002")).status_code == 404
+    assert (await catalog.get("/products/p-1001")).json()["price_cents"] == 12900
+    for path in ("/products/%2E", "/products/%2E%2E", "/products/-p-1001"):
+        answer = await catalog.get(path)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.headers["content-type"].startswith(PROBLEM)
+
+
 async def test_writes_need_the_catalog_write_scope(
     catalog: httpx.AsyncClient, bearer: Callable[..., dict[str, str]]
 ) -> None:

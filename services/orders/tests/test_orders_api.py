@@ -114,7 +114,7 @@ async def test_bad_input_is_problem_json(platform: Platform) -> None:
     assert await post({"lines": []}) == 422
     assert await post({"lines": [{"product_id": "p-1001", "quantity": 1}] * 2}) == 422
     assert await post({"lines": [{"product_id": "p-nope", "quantity": 1}]}) == 422  # unknown product
-    assert await post(TENT_AND_SOCKS, key=None) == 400  # no Idempotency-Key
+    assert await post(TENT_AND_SOCKS, key=None) == 422  # no Idempotency-Key: a missing required header
     big = {"lines": [{"product_id": "p-1001", "quantity": 1}], "note": "x" * 70_000}
     assert await post(big) == 413
     for params in ({"page": 0}, {"size": 0}, {"size": 101}):
@@ -122,6 +122,24 @@ async def test_bad_input_is_problem_json(platform: Platform) -> None:
         assert listed.status_code == 422
     with platform.orders_db() as conn:
         assert conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'").fetchone()[0] == 0
+    assert platform.reserved_units("p-1001") == 0
+
+
+async def test_quantities_are_json_integers_and_ids_are_never_dot_segments(platform: Platform) -> None:
+    for quantity in (True, "1", 1.0):  # lax JSON parsing would read each as 1
+        body = {"lines": [{"product_id": "p-1001", "quantity": quantity}]}
+        answer = await platform.orders.post(
+            "/orders", json=body, headers=platform.headers("alice", "k-strict")
+        )
+        assert answer.status_code == 422, (quantity, answer.text)
+        assert answer.headers["content-type"].startswith(PROBLEM)
+    for path in ("/orders/%2E", "/orders/%2E%2E", "/orders/-o-demo-0001"):
+        answer = await platform.orders.get(path, headers=platform.headers("alice"))
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.headers["content-type"].startswith(PROBLEM)
+    headers = {**platform.headers("alice"), "Idempotency-Key": "café".encode()}
+    answer = await platform.orders.post("/orders", json=TENT_AND_SOCKS, headers=headers)
+    assert answer.status_code == 400, answer.text
     assert platform.reserved_units("p-1001") == 0
 
 

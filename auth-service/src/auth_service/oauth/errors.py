@@ -58,7 +58,5 @@ class TooManyAttempts(OAuthError):
     status = 429
     error = "too_many_attempts"
 
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(
-            "Too many failed logins: try again later.", headers={"Retry-After": str(max(1, retry_after_s))}
-        )
+    def __init__(self, retry_after_s: int, detail: str = "Too many failed logins: try again later.") -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_s))})

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, unquote
 from fastapi import Request
 
 from auth_service.oauth.errors import InvalidClient, InvalidRequest
-from chassis.auth import read_limited_body
+from chassis.limits import read_limited_body
 
 __all__ = ["authenticate_client", "read_form"]
 

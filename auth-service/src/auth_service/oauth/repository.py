@@ -1,9 +1,12 @@
-"""Login sessions, refresh tokens and login-failure counters in Redis.
+"""Login sessions, refresh tokens and the login limits' counters in Redis.
 
 ``auth:session:{sid}``  hash (sub, client_id, scope, role, created_at), expires at the session's end.
 ``auth:refresh:{sha256}`` JSON ``{"sid", "used"}``: refresh tokens are stored hashed only. A rotated
 token is kept, marked used, until it would have expired, so presenting it again is recognised
 as reuse and ends the whole session.
+``auth:login-failures:{sha256(user, address)}``, ``auth:login-failures-ip:{address}``: failed logins
+of one user from one address, and of one address for any user, each expiring with its window.
+``auth:login-attempts``: password checks platform-wide in the current global window.
 """
 
 from __future__ import annotations
@@ -23,13 +26,23 @@ import redis.asyncio as aioredis
 from chassis import ServiceError
 from chassis.auth import REVOCATION_CHANNEL
 
-__all__ = ["RotateOutcome", "Session", "SessionStore", "StoreUnavailable", "token_digest"]
+__all__ = [
+    "LoginAdmission",
+    "LoginLimits",
+    "RotateOutcome",
+    "Session",
+    "SessionStore",
+    "StoreUnavailable",
+    "token_digest",
+]
 
 log = logging.getLogger(__name__)
 
 SESSION = "auth:session:"
 REFRESH = "auth:refresh:"
 FAILURES = "auth:login-failures:"
+IP_FAILURES = "auth:login-failures-ip:"
+ATTEMPTS = "auth:login-attempts"
 
 
 class StoreUnavailable(ServiceError):
@@ -82,10 +95,75 @@ return 'ok'
 """
 
 
+@dataclass(frozen=True)
+class LoginLimits:
+    user_max: int
+    user_window_s: int
+    ip_max: int
+    ip_window_s: int
+    global_max: int
+    global_window_s: int
+
+
+@dataclass(frozen=True)
+class LoginAdmission:
+    """``limit`` is None when the password may be checked, else the limit that refuses it
+    (``user``, ``ip``, ``global``) and ``retry_after_s``. The counts (this attempt included) tell
+    when a limit has just been reached: the failures of the user+address and of the address when
+    admitted, the attempts of the window when refused by the global limit."""
+
+    limit: str | None
+    retry_after_s: int = 0
+    user_failures: int = 0
+    address_failures: int = 0
+    global_attempts: int = 0
+
+
+# Admission of one login, atomic and before any hashing: the user+address and address limits are
+# checked, then the attempt is counted against the global ceiling, then reserved as a failure of its
+# user+address and address (released by _SETTLE when the password proves right or goes unchecked):
+# concurrent attempts cannot all slip through under a limit.
+# KEYS: user+address, address, global. ARGV: the six LoginLimits values, in field order.
+_ADMIT = """
+local function wait(key)
+  local ms = redis.call('PTTL', key)
+  if ms <= 0 then return 1 end
+  return math.ceil(ms / 1000)
+end
+local function bump(key, window)
+  local n = redis.call('INCR', key)
+  if redis.call('PTTL', key) < 0 then redis.call('EXPIRE', key, window) end
+  return n
+end
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
+  return {'user', wait(KEYS[1]), 0, 0, 0}
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3]) then
+  return {'ip', wait(KEYS[2]), 0, 0, 0}
+end
+local attempts = bump(KEYS[3], ARGV[6])
+if attempts > tonumber(ARGV[5]) then return {'global', wait(KEYS[3]), 0, 0, attempts} end
+return {'ok', 0, bump(KEYS[1], ARGV[2]), bump(KEYS[2], ARGV[4]), attempts}
+"""
+
+# Settles a reservation of _ADMIT. ARGV[1]: 'success' (the user+address count starts over and the
+# address gets its attempt back) or 'unchecked' (no password was tried: both get it back).
+_SETTLE = """
+local function release(key)
+  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+end
+if ARGV[1] == 'success' then redis.call('DEL', KEYS[1]) else release(KEYS[1]) end
+release(KEYS[2])
+return 1
+"""
+
+
 class SessionStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
         self._rotate = client.register_script(_ROTATE)
+        self._admit = client.register_script(_ADMIT)
+        self._settle = client.register_script(_SETTLE)
 
     async def create(
         self, *, session: Session, refresh_token: str, refresh_ttl_s: int, session_ttl_s: int
@@ -151,30 +229,35 @@ class SessionStore:
         except (redis.RedisError, OSError):
             log.warning("revocation of a session not announced: Redis unreachable")
 
-    # Login failures per user + IP (brute-force protection).
+    # Login limits (brute force and floods): one round trip before hashing, one after a success.
 
-    async def failures_retry_after(self, key: str, *, max_failures: int) -> int | None:
-        """Seconds left in the lockout when ``key`` has used up its failures, else None."""
+    async def admit_login(self, *, user_key: str, address: str, limits: LoginLimits) -> LoginAdmission:
+        """Checks and counts one login attempt (see ``_ADMIT``); an admitted attempt counts as a
+        failure until ``settle_login`` says otherwise."""
         with _guard():
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.get(FAILURES + key)
-                pipe.ttl(FAILURES + key)
-                count, ttl = await pipe.execute()
-        if count is None or int(count) < max_failures:
-            return None
-        return max(1, int(ttl))
+            status, wait, user, from_address, attempts = await self._admit(
+                keys=[FAILURES + user_key, IP_FAILURES + address, ATTEMPTS],
+                args=[
+                    limits.user_max,
+                    limits.user_window_s,
+                    limits.ip_max,
+                    limits.ip_window_s,
+                    limits.global_max,
+                    limits.global_window_s,
+                ],
+            )
+        limit = _text(status)
+        return LoginAdmission(
+            None if limit == "ok" else limit, int(wait), int(user), int(from_address), int(attempts)
+        )
 
-    async def record_failure(self, key: str, *, window_s: int) -> int:
+    async def settle_login(self, *, user_key: str, address: str, checked: bool) -> None:
+        """After a correct password (``checked``), or when the password was never checked."""
         with _guard():
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(FAILURES + key)
-                pipe.expire(FAILURES + key, window_s, nx=True)
-                count, _ = await pipe.execute()
-        return int(count)
-
-    async def clear_failures(self, key: str) -> None:
-        with _guard():
-            await self._redis.delete(FAILURES + key)
+            await self._settle(
+                keys=[FAILURES + user_key, IP_FAILURES + address],
+                args=["success" if checked else "unchecked"],
+            )
 
 
 def _text(value: bytes | str) -> str:

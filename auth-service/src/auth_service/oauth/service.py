@@ -9,7 +9,10 @@ active while it verifies (15 min at most) and its client is still configured."""
 from __future__ import annotations
 
 import hashlib
+import hmac
+import ipaddress
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +24,7 @@ from auth_service.oauth.errors import (
     UnauthorizedClient,
     UnsupportedGrant,
 )
-from auth_service.oauth.repository import Session, SessionStore
+from auth_service.oauth.repository import LoginLimits, Session, SessionStore
 from auth_service.oauth.schemas import IntrospectionResponse, TokenResponse
 from auth_service.oauth.tokens import (
     decode_access_token,
@@ -31,7 +34,7 @@ from auth_service.oauth.tokens import (
 )
 from auth_service.settings import Settings
 from auth_service.signing.keyring import KeyRing
-from auth_service.users.service import authenticate, scopes_of
+from auth_service.users.service import HashingBusy, PasswordChecker, authenticate, scopes_of
 from chassis.context import user_var
 
 __all__ = ["SERVICE_SUB_PREFIX", "grant", "introspect", "is_service_token", "revoke"]
@@ -50,6 +53,7 @@ async def grant(
     settings: Settings,
     store: SessionStore,
     keyring: KeyRing,
+    checker: PasswordChecker,
     client_id: str,
     form: dict[str, str],
     ip: str,
@@ -64,7 +68,13 @@ async def grant(
         raise UnauthorizedClient("A service client may only use grant_type=client_credentials.")
     if grant_type == "password":
         return await _password(
-            settings=settings, store=store, keyring=keyring, client_id=client_id, form=form, ip=ip
+            settings=settings,
+            store=store,
+            keyring=keyring,
+            checker=checker,
+            client_id=client_id,
+            form=form,
+            ip=ip,
         )
     if grant_type == "refresh_token":
         return await _refresh(settings=settings, store=store, keyring=keyring, client_id=client_id, form=form)
@@ -106,11 +116,55 @@ def is_service_token(claims: Mapping[str, Any], settings: Settings) -> bool:
     )
 
 
+# What a refused login is told, per limit (the Retry-After header says when to come back).
+_REFUSALS = {
+    "user": "Too many failed logins for this user from this address: try again later.",
+    "ip": "Too many failed logins from this address: try again later.",
+    "global": "Too many logins right now: try again shortly.",
+}
+
+# Keys the username hashes in the logs: a password typed into the username field cannot be found
+# again by hashing guesses. Per process, so hashes match within one replica's lifetime only.
+_LOG_KEY = secrets.token_bytes(16)
+
+
+def loggable_username(username: str, settings: Settings) -> str:
+    """A configured user's name as is; anything else typed is attacker text (or a password typed
+    in the wrong field): a short keyed hash, so repeated attempts still show as one name."""
+    if any(u.username == username for u in settings.users):
+        return username
+    return "unknown#" + hmac.new(_LOG_KEY, username.encode(), hashlib.sha256).hexdigest()[:10]
+
+
+def address_bucket(ip: str) -> str:
+    """What the per-address limit counts: the IPv4 address, or the /64 of an IPv6 one (one
+    customer's whole network: each address alone would let them rotate through 2^64)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _limits(settings: Settings) -> LoginLimits:
+    return LoginLimits(
+        user_max=settings.login_max_failures,
+        user_window_s=settings.login_lockout_s,
+        ip_max=settings.login_ip_max_failures,
+        ip_window_s=settings.login_ip_window_s,
+        global_max=settings.login_global_max_attempts,
+        global_window_s=settings.login_global_window_s,
+    )
+
+
 async def _password(
     *,
     settings: Settings,
     store: SessionStore,
     keyring: KeyRing,
+    checker: PasswordChecker,
     client_id: str,
     form: dict[str, str],
     ip: str,
@@ -118,18 +172,36 @@ async def _password(
     username, password = form.get("username", ""), form.get("password", "")
     if not username or not password or len(username) > 64 or len(password) > 256:
         raise InvalidRequest("username and password are required.")
-    throttle = hashlib.sha256(f"{username.lower()}\n{ip}".encode()).hexdigest()[:40]
-    if (
-        wait := await store.failures_retry_after(throttle, max_failures=settings.login_max_failures)
-    ) is not None:
-        log.warning("login of %s from %s refused: locked out for %ss", username, ip, wait)
-        raise TooManyAttempts(wait)
-    user = await authenticate(settings=settings, username=username, password=password)
+    who, address = loggable_username(username, settings), address_bucket(ip)
+    user_key = hashlib.sha256(f"{username.lower()}\n{address}".encode()).hexdigest()[:40]
+    limits = _limits(settings)
+    admission = await store.admit_login(user_key=user_key, address=address, limits=limits)
+    if admission.limit is not None:
+        # a global window overflowing is news once; each refusal after a limit was reached is not
+        first = admission.global_attempts == limits.global_max + 1
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "login of %s from %s refused: %s limit, %ss left",
+            who,
+            ip,
+            admission.limit,
+            admission.retry_after_s,
+        )
+        raise TooManyAttempts(admission.retry_after_s, _REFUSALS[admission.limit])
+    try:
+        user = await authenticate(settings=settings, checker=checker, username=username, password=password)
+    except HashingBusy:
+        await store.settle_login(user_key=user_key, address=address, checked=False)
+        log.info("login of %s from %s refused: no password-check slot free in time", who, ip)
+        raise TooManyAttempts(1, "Too many logins at once: try again shortly.") from None
     if user is None:
-        failures = await store.record_failure(throttle, window_s=settings.login_lockout_s)
-        log.info("login failed for %s from %s (%d/%d)", username, ip, failures, settings.login_max_failures)
+        log.info("login failed for %s from %s", who, ip)
+        if admission.user_failures == limits.user_max:
+            log.warning("logins of %s from %s locked for %ss", who, ip, limits.user_window_s)
+        if admission.address_failures == limits.ip_max:
+            log.warning("logins from %s locked for %ss (any user)", ip, limits.ip_window_s)
         raise InvalidGrant("Invalid username or password.")
-    await store.clear_failures(throttle)
+    await store.settle_login(user_key=user_key, address=address, checked=True)
     allowed = scopes_of(settings=settings, user=user)
     requested = form.get("scope", "").split()
     scopes = [s for s in allowed if s in requested] if requested else allowed

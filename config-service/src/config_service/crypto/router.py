@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from chassis import ServiceError
+from chassis.limits import read_limited_body
+from chassis.openapi import raw_body
 from config_service.crypto.service import CipherError
 from config_service.dependencies import CipherDep, ClientDep
 
@@ -19,9 +21,7 @@ MAX_BODY = 64 * 1024
 
 
 async def _text(request: Request) -> str:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ServiceError("the value is too large", status=413)
+    body = await read_limited_body(request, limit=MAX_BODY)  # 413 while reading, not after
     try:
         return body.decode()
     except UnicodeDecodeError as exc:
@@ -36,12 +36,27 @@ async def status(cipher: CipherDep, _: ClientDep) -> dict[str, Any]:
     return body
 
 
-@router.post("/encrypt", response_class=PlainTextResponse, summary="Encrypt a text/plain value")
+_TEXT = raw_body({"text/plain": {"type": "string"}}, one_type=False)
+
+
+@router.post(
+    "/encrypt",
+    response_class=PlainTextResponse,
+    summary="Encrypt a text/plain value",
+    openapi_extra=_TEXT,
+    responses={400: {"description": "not UTF-8 text"}},
+)
 async def encrypt(request: Request, cipher: CipherDep, _: ClientDep) -> str:
     return cipher.encrypt(await _text(request))
 
 
-@router.post("/decrypt", response_class=PlainTextResponse, summary="Decrypt a value made by /encrypt")
+@router.post(
+    "/decrypt",
+    response_class=PlainTextResponse,
+    summary="Decrypt a value made by /encrypt",
+    openapi_extra=_TEXT,
+    responses={400: {"description": "not UTF-8 text, or not a value this key made"}},
+)
 async def decrypt(request: Request, cipher: CipherDep, _: ClientDep) -> str:
     try:
         return cipher.decrypt(await _text(request))

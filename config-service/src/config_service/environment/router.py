@@ -18,14 +18,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from chassis import ServiceError
 from chassis.config_client import merge_property_sources
 from chassis.keys import unflatten
-from config_service.dependencies import ClientDep, EnvironmentDep
+from config_service.dependencies import ConfigClient, EnvironmentDep, ReaderDep
 from config_service.environment.names import InvalidName, check_app, check_label, check_profiles
 from config_service.environment.parsing import render_properties, render_yaml
 from config_service.environment.repository import UnknownLabel
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["environment"])
+router = APIRouter(
+    tags=["environment"],
+    responses={400: {"description": "an application, profile or label that cannot be a name"}},
+)
 
 
 class LabelNotFound(ServiceError):
@@ -33,10 +36,13 @@ class LabelNotFound(ServiceError):
     title = "Unknown label"
 
 
-async def _environment(service: EnvironmentDep, app: str, profiles: str, label: str | None) -> dict[str, Any]:
+async def _environment(
+    service: EnvironmentDep, reader: ConfigClient, app: str, profiles: str, label: str | None
+) -> dict[str, Any]:
     names = check_profiles(profiles)
+    reader.require_app(check_app(app))  # each service's client reads its own application only
     try:
-        return await service.call(partial(service.environment, check_app(app), names, check_label(label)))
+        return await service.call(partial(service.environment, app, names, check_label(label)))
     except UnknownLabel as exc:
         raise LabelNotFound(str(exc)) from exc
 
@@ -49,9 +55,11 @@ def _split(name: str) -> tuple[str, str]:
     return app, profiles
 
 
-async def _merged(service: EnvironmentDep, name: str, label: str | None, ext: str) -> Response:
+async def _merged(
+    service: EnvironmentDep, reader: ConfigClient, name: str, label: str | None, ext: str
+) -> Response:
     app, profiles = _split(name)
-    environment = await _environment(service, app, profiles, label)
+    environment = await _environment(service, reader, app, profiles, label)
     flat = merge_property_sources([ps["source"] for ps in environment["propertySources"]])
     if ext == "properties":
         return PlainTextResponse(render_properties(flat))
@@ -65,27 +73,27 @@ for _ext in ("yml", "yaml", "json", "properties"):
 
     def _routes(ext: str) -> None:
         @router.get(f"/{{name}}.{ext}", summary=f"Merged properties as .{ext}", name=f"merged_{ext}")
-        async def merged(name: str, service: EnvironmentDep, _: ClientDep) -> Response:
-            return await _merged(service, name, None, ext)
+        async def merged(name: str, service: EnvironmentDep, reader: ReaderDep) -> Response:
+            return await _merged(service, reader, name, None, ext)
 
         @router.get(
             f"/{{label}}/{{name}}.{ext}",
             summary=f"Merged properties at a label as .{ext}",
             name=f"labelled_{ext}",
         )
-        async def labelled(label: str, name: str, service: EnvironmentDep, _: ClientDep) -> Response:
-            return await _merged(service, name, label, ext)
+        async def labelled(label: str, name: str, service: EnvironmentDep, reader: ReaderDep) -> Response:
+            return await _merged(service, reader, name, label, ext)
 
     _routes(_ext)
 
 
 @router.get("/{app}/{profiles}", summary="Spring Environment at the default label")
-async def environment(app: str, profiles: str, service: EnvironmentDep, _: ClientDep) -> JSONResponse:
-    return JSONResponse(await _environment(service, app, profiles, None))
+async def environment(app: str, profiles: str, service: EnvironmentDep, reader: ReaderDep) -> JSONResponse:
+    return JSONResponse(await _environment(service, reader, app, profiles, None))
 
 
 @router.get("/{app}/{profiles}/{label}", summary="Spring Environment at a branch, tag or commit")
 async def environment_at(
-    app: str, profiles: str, label: str, service: EnvironmentDep, _: ClientDep
+    app: str, profiles: str, label: str, service: EnvironmentDep, reader: ReaderDep
 ) -> JSONResponse:
-    return JSONResponse(await _environment(service, app, profiles, label))
+    return JSONResponse(await _environment(service, reader, app, profiles, label))

@@ -8,6 +8,8 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 
 from chassis import ServiceError
+from chassis.limits import read_limited_body
+from chassis.openapi import raw_body
 from config_service.dependencies import ClientDep, MonitorDep
 from config_service.monitor.service import paths_from_payload
 
@@ -18,11 +20,23 @@ router = APIRouter(tags=["monitor"])
 MAX_BODY = 1024 * 1024
 
 
-@router.post("/monitor", summary="Refresh the apps whose configuration a push changed")
+@router.post(
+    "/monitor",
+    summary="Refresh the apps whose configuration a push changed",
+    openapi_extra=raw_body(
+        {
+            "application/json": {"type": "object", "description": "a GitHub or GitLab push event"},
+            "application/x-www-form-urlencoded": {
+                "type": "object",
+                "properties": {"path": {"type": "string", "description": "an application, or *"}},
+            },
+        },
+        one_type=False,
+    ),
+    responses={400: {"description": "neither a push event nor a form naming applications"}},
+)
 async def monitor(request: Request, monitor: MonitorDep, _: ClientDep) -> list[str]:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ServiceError("the payload is too large", status=413)
+    body = await read_limited_body(request, limit=MAX_BODY)  # 413 while reading, not after
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     paths: list[str] = []
     apps: list[str] = []

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from chassis.auth import Principal
+from chassis.openapi import raw_body
 from gateway_mobile.auth import service
 from gateway_mobile.auth.schemas import LogoutRequest, Me, RefreshRequest, TokenRequest, TokenResponse
 
@@ -15,18 +16,15 @@ me_router = APIRouter(prefix="/m", tags=["auth"])
 
 
 def _json_body(model: Any, required: bool = True) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": required,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }
+    # the routes read their bodies themselves (size limit first, then the model)
+    return raw_body({"application/json": model.model_json_schema()}, required=required)
 
 
 @router.post(
     "/token",
     summary="Log in: access + refresh token (relayed as client `mobile`)",
     openapi_extra=_json_body(TokenRequest),
+    responses={401: {"description": "wrong username or password"}, 429: {"description": "a login limit"}},
 )
 async def token(request: Request, response: Response) -> TokenResponse:
     response.headers["Cache-Control"] = "no-store"
@@ -37,6 +35,7 @@ async def token(request: Request, response: Response) -> TokenResponse:
     "/refresh",
     summary="New token pair; the old refresh token is spent (reuse ends the session)",
     openapi_extra=_json_body(RefreshRequest),
+    responses={401: {"description": "the refresh token is unknown, spent or expired"}},
 )
 async def refresh(request: Request, response: Response) -> TokenResponse:
     response.headers["Cache-Control"] = "no-store"

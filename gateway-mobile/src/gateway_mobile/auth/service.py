@@ -9,8 +9,9 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from chassis import ServiceError
-from chassis.auth import AuthServiceClient, Principal, TokenSet, Unauthorized, bearer_token, read_limited_body
+from chassis.auth import AuthServiceClient, BearerScheme, Principal, TokenSet, bearer_token
 from chassis.context import user_var
+from chassis.limits import read_limited_body
 from gateway_mobile.auth.schemas import LogoutRequest, Me, RefreshRequest, TokenRequest, TokenResponse
 from gateway_mobile.auth.settings import MobileAuthSettings
 
@@ -73,12 +74,9 @@ async def logout(*, request: Request) -> None:
     )
 
 
-async def bearer_user(request: Request) -> Principal:
+async def bearer_user(request: Request, _documented: BearerScheme) -> Principal:
     """The dependency behind ``BearerUser``: 401 unless the bearer token is active at auth-service."""
-    try:
-        principal = await _client(request).introspect(bearer_token(request))
-    except Unauthorized:
-        raise
+    principal = await _client(request).introspect(bearer_token(request))
     user_var.set(principal.sub)
     return principal
 

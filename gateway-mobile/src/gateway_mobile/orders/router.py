@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
+from chassis.params import IdempotencyKey, id_path
 from gateway_mobile.dependencies import BearerUser, OrdersDep, SettingsDep
 from gateway_mobile.orders import service
 from gateway_mobile.orders.schemas import OrderCompact, OrderCreate, OrderFeed
@@ -14,6 +15,8 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/m/orders", tags=["orders"])
 
+OrderId = Annotated[str, id_path("order id")]
+
 
 @router.post(
     "",
@@ -21,6 +24,7 @@ router = APIRouter(prefix="/m/orders", tags=["orders"])
     summary="Place an order; idempotent by the Idempotency-Key header (relayed to orders)",
     responses={
         200: {"description": "the same key and body again: the same order (`Idempotent-Replayed: true`)"},
+        400: {"description": "an Idempotency-Key that is not 1-255 visible ASCII characters"},
         409: {"description": "short stock, or the key reused with another body"},
         503: {"description": "orders or inventory unavailable (Retry-After); nothing is held"},
     },
@@ -30,7 +34,7 @@ async def create_order(
     user: BearerUser,
     order: OrderCreate,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+    idempotency_key: IdempotencyKey,
 ) -> OrderCompact:
     placed, status_code, replayed = await service.create_order(
         orders=orders, user=user, order=order, idempotency_key=idempotency_key
@@ -42,7 +46,11 @@ async def create_order(
     return placed
 
 
-@router.get("", summary="The user's orders, newest first, with cursor pagination")
+@router.get(
+    "",
+    summary="The user's orders, newest first, with cursor pagination",
+    responses={400: {"description": "bad cursor"}},
+)
 async def list_orders(
     orders: OrdersDep,
     user: BearerUser,
@@ -60,7 +68,7 @@ async def get_order(
     orders: OrdersDep,
     user: BearerUser,
     settings: SettingsDep,
-    order_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")],
+    order_id: OrderId,
 ) -> OrderCompact:
     return await service.get_order(
         orders=orders, user=user, budget_s=settings.bff.budget_s, order_id=order_id

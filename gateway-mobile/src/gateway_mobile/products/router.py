@@ -1,12 +1,18 @@
-"""Mobile product routes (public): a compact feed with cursor pagination, and a product screen."""
+"""Mobile product routes (public): a compact feed with cursor pagination, and a product screen.
+
+A token is either checked fully (introspection: signature, expiry and revocation) or ignored.
+These routes ignore it: they read no credentials, check none and relay none, so any token (valid,
+revoked or forged) gets the anonymous answer and costs auth-service nothing.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from chassis.bff import mark_degraded
+from chassis.params import id_path
 from gateway_mobile.dependencies import CatalogDep, InventoryDep, ReviewsDep, SettingsDep
 from gateway_mobile.products import service
 from gateway_mobile.products.schemas import ProductDetail, ProductFeed
@@ -15,7 +21,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/m/products", tags=["products"])
 
-ProductId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="product id (SKU)")]
+ProductId = Annotated[str, id_path("product id (SKU)")]
 DEGRADED = {"description": "`X-Degraded` names optional parts missing from the answer, e.g. `reviews`"}
 
 

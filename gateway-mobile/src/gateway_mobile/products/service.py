@@ -11,6 +11,7 @@ from typing import Any
 
 from chassis import Downstream
 from chassis.bff import View
+from chassis.http import path_segment
 from gateway_mobile.pagination import cursor_for, window
 from gateway_mobile.products.schemas import (
     ProductCompact,
@@ -76,7 +77,7 @@ async def get_product(
     *, catalog: Downstream, inventory: Downstream, reviews: Downstream, budget_s: float, product_id: str
 ) -> ProductDetail:
     async with View(budget_s) as view:
-        product_call = view.start(catalog.get_json(f"/products/{product_id}"))
+        product_call = view.start(catalog.get_json(f"/products/{path_segment(product_id)}"))
         stock_call = view.start(
             inventory.get_json("/stock", params={"skus": product_id}, fallback=view.fallback("inventory"))
         )
@@ -87,7 +88,7 @@ async def get_product(
         )
         top_call = view.start(
             reviews.get_json(
-                f"/products/{product_id}/reviews",
+                f"/products/{path_segment(product_id)}/reviews",
                 params={"sort": "top", "size": 1},
                 fallback=view.fallback("reviews"),
             )

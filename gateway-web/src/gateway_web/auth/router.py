@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from chassis.auth import Principal
+from chassis.openapi import raw_body
 from gateway_web.auth import service
 from gateway_web.auth.schemas import LoginRequest, LoginResponse, Me
 
@@ -12,18 +13,15 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-_JSON_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": LoginRequest.model_json_schema()}},
-    }
-}
+# the route reads its body itself (size limit first, then the model)
+_JSON_BODY = raw_body({"application/json": LoginRequest.model_json_schema()})
 
 
 @router.post(
     "/login",
     summary="Log in: sets the HttpOnly session cookie and returns the CSRF token",
     openapi_extra=_JSON_BODY,
+    responses={401: {"description": "wrong username or password"}, 429: {"description": "a login limit"}},
 )
 async def login(request: Request, response: Response) -> LoginResponse:
     response.headers["Cache-Control"] = "no-store"

@@ -11,22 +11,52 @@ import asyncio
 import hmac
 import logging
 import time
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Request, Response, Security
+from fastapi.security import APIKeyCookie, APIKeyHeader
 from pydantic import ValidationError
 
 from chassis import ServiceError
-from chassis.auth import AuthServiceClient, InvalidCredentials, Principal, Unauthorized, read_limited_body
+from chassis.auth import AuthServiceClient, InvalidCredentials, Principal, Unauthorized
 from chassis.context import user_var
+from chassis.limits import read_limited_body
 from gateway_web.auth.repository import SessionRecord, SessionRepository, SessionStoreUnavailable, new_secret
 from gateway_web.auth.schemas import LoginRequest, LoginResponse, Me
 from gateway_web.auth.settings import WebAuthSettings
 
-__all__ = ["login", "logout", "session_user"]
+__all__ = ["login", "logout", "session_user", "session_writer"]
 
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+# How the OpenAPI document shows the session (with the default names). Documentation only: the
+# dependencies below read the cookie and the header themselves, to answer our own problem+json.
+_DEFAULTS = WebAuthSettings.model_fields
+SessionCookie = Annotated[
+    str | None,
+    Security(
+        APIKeyCookie(
+            name=_DEFAULTS["cookie_name"].default,
+            scheme_name="session",
+            description="the HttpOnly session cookie set by POST /auth/login",
+            auto_error=False,
+        )
+    ),
+]
+CsrfHeader = Annotated[
+    str | None,
+    Security(
+        APIKeyHeader(
+            name=_DEFAULTS["csrf_header"].default,
+            scheme_name="csrf",
+            description="the session's CSRF token (login answer, msa_csrf cookie), on every write",
+            auto_error=False,
+        )
+    ),
+]
 
 
 class CsrfRejected(ServiceError):
@@ -108,8 +138,9 @@ async def logout(*, request: Request, response: Response) -> None:
     log.info("web session ended for %s", record.sub)
 
 
-async def session_user(request: Request) -> Principal:
-    """The dependency behind ``SessionUser``: 401 without a live session, 403 on a CSRF mismatch."""
+async def session_user(request: Request, _documented: SessionCookie) -> Principal:
+    """The dependency behind ``SessionUser``: 401 without a live session, 403 on a CSRF mismatch
+    (unsafe methods: checked here whichever of the two dependencies a route uses)."""
     settings = _settings(request)
     session_id = request.cookies.get(settings.cookie_name)
     if not session_id or len(session_id) > 128:
@@ -129,6 +160,12 @@ async def session_user(request: Request) -> Principal:
     await repository.touch(session_id, ttl_s=settings.session_ttl_s)
     user_var.set(principal.sub)
     return principal
+
+
+async def session_writer(request: Request, _documented: CsrfHeader) -> Principal:
+    """The dependency behind ``SessionWriter`` (routes that change something): ``session_user``,
+    documented with the CSRF header it then requires."""
+    return await session_user(request, None)
 
 
 def me(principal: Principal) -> Me:

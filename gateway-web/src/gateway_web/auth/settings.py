@@ -15,7 +15,9 @@ class WebAuthSettings(AuthClientSettings):
     cookie_name: str = "msa_session"
     csrf_cookie_name: str = "msa_csrf"
     csrf_header: str = "X-CSRF-Token"
-    cookie_secure: bool = Field(False, description="set the Secure flag (behind HTTPS)")
+    cookie_secure: bool = Field(
+        False, description="set the Secure flag (behind HTTPS); always set with ENV=production"
+    )
     session_ttl_s: int = Field(86_400, ge=60, description="a session unused this long ends")
     refresh_margin_s: int = Field(
         60, ge=0, description="refresh the access token this long before it expires"

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from chassis.bff import mark_degraded
-from gateway_web.dependencies import CatalogDep, OrdersDep, SessionUser, SettingsDep
+from chassis.params import IdempotencyKey, id_path
+from gateway_web.dependencies import CatalogDep, OrdersDep, SessionUser, SessionWriter, SettingsDep
 from gateway_web.orders import service
 from gateway_web.orders.schemas import OrderCreate, OrderList, OrderView
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+OrderId = Annotated[str, id_path("order id")]
 
 
 @router.post(
@@ -22,6 +25,7 @@ router = APIRouter(prefix="/api/orders", tags=["orders"])
     summary="Place an order; idempotent by the Idempotency-Key header (relayed to orders)",
     responses={
         200: {"description": "the same key and body again: the same order (`Idempotent-Replayed: true`)"},
+        400: {"description": "an Idempotency-Key that is not 1-255 visible ASCII characters"},
         409: {"description": "short stock, or the key reused with another body"},
         503: {"description": "orders or inventory unavailable (Retry-After); nothing is held"},
     },
@@ -29,11 +33,11 @@ router = APIRouter(prefix="/api/orders", tags=["orders"])
 async def create_order(
     orders: OrdersDep,
     catalog: CatalogDep,
-    user: SessionUser,
+    user: SessionWriter,
     settings: SettingsDep,
     order: OrderCreate,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+    idempotency_key: IdempotencyKey,
 ) -> OrderView:
     placed = await service.create_order(
         orders=orders,
@@ -75,7 +79,7 @@ async def get_order(
     user: SessionUser,
     settings: SettingsDep,
     response: Response,
-    order_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")],
+    order_id: OrderId,
 ) -> OrderView:
     order = await service.get_order(
         orders=orders, catalog=catalog, user=user, budget_s=settings.bff.budget_s, order_id=order_id

@@ -6,14 +6,17 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chassis.params import ID_PATTERN
+
 __all__ = ["OrderCreate", "OrderLineCreate", "OrderLineView", "OrderList", "OrderView"]
 
 
 class OrderLineCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    product_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    quantity: int = Field(ge=1, le=100)
+    product_id: str = Field(pattern=ID_PATTERN)
+    # strict: JSON true or "1" is no quantity (lax mode would read both as 1)
+    quantity: int = Field(ge=1, le=100, strict=True)
 
 
 class OrderCreate(BaseModel):

@@ -1,13 +1,20 @@
-"""Web product routes: public views (no session needed), and posting a review (session + CSRF)."""
+"""Web product routes: public views (no session needed), and posting a review (session + CSRF).
+
+Credentials are either checked fully (session, then introspection: signature, expiry and
+revocation) or ignored. The public views ignore them: no cookie or token is read, checked or
+relayed, so any credentials (live, ended or forged) get the anonymous answer and cost
+auth-service nothing.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from chassis.bff import mark_degraded
-from gateway_web.dependencies import CatalogDep, InventoryDep, ReviewsDep, SessionUser, SettingsDep
+from chassis.params import id_path
+from gateway_web.dependencies import CatalogDep, InventoryDep, ReviewsDep, SessionWriter, SettingsDep
 from gateway_web.products import service
 from gateway_web.products.schemas import ProductListing, ProductPage, ReviewCreate, ReviewPublic
 
@@ -15,7 +22,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/products", tags=["products"])
 
-ProductId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="product id (SKU)")]
+ProductId = Annotated[str, id_path("product id (SKU)")]
 DEGRADED = {"description": "`X-Degraded` names optional parts missing from the answer, e.g. `reviews`"}
 
 
@@ -84,7 +91,7 @@ async def get_product(
     responses={404: {"description": "unknown product"}, 409: {"description": "already reviewed"}},
 )
 async def create_review(
-    catalog: CatalogDep, reviews: ReviewsDep, user: SessionUser, product_id: ProductId, review: ReviewCreate
+    catalog: CatalogDep, reviews: ReviewsDep, user: SessionWriter, product_id: ProductId, review: ReviewCreate
 ) -> ReviewPublic:
     return await service.create_review(
         catalog=catalog, reviews=reviews, user=user, product_id=product_id, review=review

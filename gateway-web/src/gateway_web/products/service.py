@@ -13,6 +13,7 @@ from typing import Any
 from chassis import Downstream
 from chassis.auth import Principal
 from chassis.bff import View
+from chassis.http import path_segment
 from gateway_web.products.schemas import (
     ProductCard,
     ProductListing,
@@ -76,7 +77,7 @@ async def get_product(
 ) -> ProductPage:
     async with View(budget_s) as view:
         # All four at once: none needs another's answer.
-        product_call = view.start(catalog.get_json(f"/products/{product_id}"))
+        product_call = view.start(catalog.get_json(f"/products/{path_segment(product_id)}"))
         stock_call = view.start(
             inventory.get_json("/stock", params={"skus": product_id}, fallback=view.fallback("inventory"))
         )
@@ -87,7 +88,7 @@ async def get_product(
         )
         latest_call = view.start(
             reviews.get_json(
-                f"/products/{product_id}/reviews",
+                f"/products/{path_segment(product_id)}/reviews",
                 params={"size": LATEST_REVIEWS},
                 fallback=view.fallback("reviews"),
             )
@@ -107,9 +108,12 @@ async def create_review(
     *, catalog: Downstream, reviews: Downstream, user: Principal, product_id: str, review: ReviewCreate
 ) -> ReviewPublic:
     # reviews does not know the catalog: the gateway checks the product exists (404 relayed).
-    await catalog.get_json(f"/products/{product_id}")
+    await catalog.get_json(f"/products/{path_segment(product_id)}")
     body: Json = await reviews.json(
-        "POST", f"/products/{product_id}/reviews", json=review.model_dump(), headers=user.auth_header()
+        "POST",
+        f"/products/{path_segment(product_id)}/reviews",
+        json=review.model_dump(),
+        headers=user.auth_header(),
     )
     return ReviewPublic.model_validate(body)
 

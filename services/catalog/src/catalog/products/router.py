@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from catalog.dependencies import CatalogWriter, DatabaseDep
 from catalog.products import service
 from catalog.products.schemas import ProductBatch, ProductCreate, ProductPage, ProductPublic, ProductUpdate
 from chassis import ServiceError
 from chassis.chaos import inject_faults
+from chassis.params import id_path
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/products", tags=["products"], dependencies=[Depends(inject_faults)])
 
-ProductId = Annotated[str, Path(min_length=1, max_length=64, description="product id (also its SKU)")]
+ProductId = Annotated[str, id_path("product id (also its SKU)")]
 MAX_BATCH = 100
 
 
@@ -54,7 +55,12 @@ async def get_product(db: DatabaseDep, product_id: ProductId) -> ProductPublic:
     return await service.get_product(db=db, product_id=product_id)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a product (scope catalog:write)")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a product (scope catalog:write)",
+    responses={409: {"description": "a product with this id exists"}},
+)
 async def create_product(
     db: DatabaseDep, _writer: CatalogWriter, product: ProductCreate, response: Response
 ) -> ProductPublic:
@@ -63,7 +69,11 @@ async def create_product(
     return created
 
 
-@router.patch("/{product_id}", summary="Change some fields of a product (scope catalog:write)")
+@router.patch(
+    "/{product_id}",
+    summary="Change some fields of a product (scope catalog:write)",
+    responses={404: {"description": "unknown id"}},
+)
 async def update_product(
     db: DatabaseDep, _writer: CatalogWriter, product_id: ProductId, changes: ProductUpdate
 ) -> ProductPublic:

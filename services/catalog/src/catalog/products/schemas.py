@@ -6,9 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ProductBatch", "ProductCreate", "ProductPage", "ProductPublic", "ProductUpdate"]
+from chassis.params import ID_PATTERN
 
-PRODUCT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+__all__ = ["ProductBatch", "ProductCreate", "ProductPage", "ProductPublic", "ProductUpdate"]
 
 
 class ProductPublic(BaseModel):
@@ -45,11 +45,12 @@ class ProductBatch(BaseModel):
 class ProductCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str | None = Field(None, pattern=PRODUCT_ID, description="generated when left out")
+    id: str | None = Field(None, pattern=ID_PATTERN, description="generated when left out")
     name: str = Field(min_length=1, max_length=200)
     category: str = Field(min_length=1, max_length=50, pattern=r"^[a-z0-9-]+$")
     brand: str = Field("", max_length=100)
-    price_cents: int = Field(ge=0, le=10_000_000)
+    # strict: money is a JSON integer; lax mode would take "12" or true
+    price_cents: int = Field(ge=0, le=10_000_000, strict=True)
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
     description: str = Field("", max_length=4000)
     image_url: str = Field("", max_length=500)
@@ -64,7 +65,7 @@ class ProductUpdate(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     category: str | None = Field(None, min_length=1, max_length=50, pattern=r"^[a-z0-9-]+$")
     brand: str | None = Field(None, max_length=100)
-    price_cents: int | None = Field(None, ge=0, le=10_000_000)
+    price_cents: int | None = Field(None, ge=0, le=10_000_000, strict=True)
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     description: str | None = Field(None, max_length=4000)
     image_url: str | None = Field(None, max_length=500)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
-from chassis import ServiceError
 from chassis.chaos import inject_faults
+from chassis.params import IdempotencyKey, id_path
 from orders.dependencies import CatalogDep, DatabaseDep, InventoryDep, OrderReader, OrderWriter, SettingsDep
 from orders.orders import service
 from orders.orders.schemas import OrderCreate, OrderPage, OrderPublic
@@ -17,7 +16,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/orders", tags=["orders"], dependencies=[Depends(inject_faults)])
 
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the IETF Idempotency-Key draft expects
+OrderId = Annotated[str, id_path("order id")]
 
 
 @router.post(
@@ -36,10 +35,8 @@ async def create_order(
     order: OrderCreate,
     response: Response,
     settings: SettingsDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKey,
 ) -> OrderPublic:
-    if idempotency_key is None or not _KEY.match(idempotency_key):
-        raise ServiceError("Send an Idempotency-Key header (1-255 visible ASCII characters).", status=400)
     placed, created = await service.create_order(
         db=db,
         catalog=catalog,
@@ -67,7 +64,5 @@ async def list_orders(
 
 
 @router.get("/{order_id}", summary="One of the caller's orders (scope orders:read); others' are 404")
-async def get_order(
-    db: DatabaseDep, user: OrderReader, order_id: Annotated[str, Path(min_length=1, max_length=64)]
-) -> OrderPublic:
+async def get_order(db: DatabaseDep, user: OrderReader, order_id: OrderId) -> OrderPublic:
     return await service.get_order(db=db, user=user.sub, order_id=order_id)

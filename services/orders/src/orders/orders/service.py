@@ -21,6 +21,7 @@ import uuid
 from typing import Any
 
 from chassis import Downstream, ServiceError
+from chassis.http import path_segment
 from chassis.sqlite import Database
 from orders.orders import repository
 from orders.orders.inventory import InventoryClient
@@ -151,7 +152,7 @@ async def _reserve(inventory: InventoryClient, order_id: str, order: OrderCreate
 
 
 async def release_reservation(inventory: InventoryClient, order_id: str) -> None:
-    response = await inventory.request("POST", f"/reservations/{order_id}/release")
+    response = await inventory.request("POST", f"/reservations/{path_segment(order_id)}/release")
     if response.status_code != 200:
         raise ServiceError(f"inventory answered {response.status_code} to a release", status=502)
 

@@ -54,6 +54,7 @@ async def summaries(
     "/products/{product_id}/reviews",
     status_code=status.HTTP_201_CREATED,
     summary="Review a product as the signed-in user (one review per user and product)",
+    responses={409: {"description": "this user has reviewed this product already"}},
 )
 async def create_review(
     db: DatabaseDep, author: Reviewer, product_id: ProductId, review: ReviewCreate

@@ -1,0 +1,60 @@
+"""Request parameters checked one way at the edge (gateways) and behind it (domain services).
+
+- ``ID_PATTERN`` / ``id_path``: a resource id in a URL path (a product, an order). It starts with
+  a letter or digit, so ``.`` and ``..`` are never ids; downstream URLs still put ids in with
+  ``chassis.http.path_segment``, so no value can rewrite the path of a call.
+- ``IdempotencyKey``: the required ``Idempotency-Key`` header of a write (missing: 422 like any
+  required parameter), 1-255 visible ASCII characters, else 400 problem+json. A gateway checks it before relaying it, by the rule orders applies:
+  the gateway's HTTP client cannot send a header value it cannot encode (that was a 500).
+
+Use::
+
+    OrderId = Annotated[str, id_path("order id")]
+
+    @router.post("/orders")
+    async def create_order(key: IdempotencyKey, ...) -> ...
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Path
+
+from chassis.errors import ServiceError
+from chassis.openapi import problems
+
+__all__ = ["ID_PATTERN", "IdempotencyKey", "InvalidIdempotencyKey", "id_path", "idempotency_key"]
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def id_path(description: str) -> Any:
+    """``Path(...)`` of an id: 422 problem+json unless it matches ``ID_PATTERN``."""
+    return Path(pattern=ID_PATTERN, description=description)
+
+
+class InvalidIdempotencyKey(ServiceError):
+    status = 400
+    title = "Invalid Idempotency-Key"
+
+
+@problems(400)
+def idempotency_key(
+    key: Annotated[
+        str,
+        Header(
+            alias="Idempotency-Key",
+            description="1-255 visible ASCII characters; the same key and body again give the same order",
+        ),
+    ],
+) -> str:
+    # Header values arrive decoded as latin-1, so UTF-8 bytes show up as characters above 0x7e.
+    if not _KEY.fullmatch(key):
+        raise InvalidIdempotencyKey("The Idempotency-Key header must be 1-255 visible ASCII characters.")
+    return key
+
+
+IdempotencyKey = Annotated[str, Depends(idempotency_key)]
