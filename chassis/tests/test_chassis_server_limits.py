@@ -11,22 +11,16 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from msa_cli.devstack import free_port
-from msa_testing.polling import wait_until
+from msa_testing.servers import ServedProcess, served_process
 
 PROBLEM = "application/problem+json"
 KIB, MIB = 1024, 1024 * 1024
@@ -38,11 +32,7 @@ SERVICE = (
 )
 
 
-@dataclass
-class Service:
-    port: int
-    process: subprocess.Popen[bytes]
-
+class Service(ServedProcess):
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=5)
 
@@ -54,32 +44,9 @@ class Service:
 
 @contextlib.contextmanager
 def service(redis_url: str, log: Path, **server: Any) -> Iterator[Service]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "SERVICE_NAME": "edge-test",
-        "ENV": "test",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "REDIS_URL": redis_url,
-        "ZIPKIN_ENDPOINT": "",
-        "CONFIG_SERVICE_URL": "",
-        "LOG_LEVEL": "WARNING",
-        **{f"SERVER__{name.upper()}": str(value) for name, value in server.items()},
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", SERVICE], env=env, stdout=out, stderr=out)
-    try:
-        wait_until(
-            "the service",
-            lambda: process.poll() is None and httpx.get(f"http://127.0.0.1:{port}/health/live").is_success,
-            timeout_s=30,
-            every_s=0.1,
-        )
-        yield Service(port, process)
-    finally:
-        process.terminate()
-        process.wait(10)
+    limits = {f"SERVER__{name.upper()}": str(value) for name, value in server.items()}
+    with served_process(SERVICE, redis_url=redis_url, log=log, env=limits) as served:
+        yield Service(served.port, served.process)
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,6 @@ production starts it: ``serve()`` in its own process (uvicorn alone trusts 127.0
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from chassis import ServiceSettings
-from msa_cli.devstack import free_port
-from msa_testing.polling import wait_until
+from msa_testing.servers import served_process
 
 # A service whose one route tells the client address it saw, started through serve().
 SERVICE = """
@@ -36,34 +32,9 @@ serve(lambda: create_app(ServiceSettings(), routers=[router]))
 
 @contextlib.contextmanager
 def service(redis_url: str, log: Path, trusted: str | None) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in {"TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS"}},
-        "SERVICE_NAME": "proxy-test",
-        "ENV": "test",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "REDIS_URL": redis_url,
-        "ZIPKIN_ENDPOINT": "",
-        "CONFIG_SERVICE_URL": "",
-        "LOG_LEVEL": "WARNING",
-    }
-    if trusted is not None:
-        env["TRUSTED_PROXIES"] = trusted
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", SERVICE], env=env, stdout=out, stderr=out)
-    try:
-        wait_until(
-            "the service",
-            lambda: process.poll() is None and httpx.get(f"{url}/health/live").is_success,
-            timeout_s=30,
-            every_s=0.1,
-        )
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
+    env = {"SERVICE_NAME": "proxy-test", **({"TRUSTED_PROXIES": trusted} if trusted is not None else {})}
+    with served_process(SERVICE, redis_url=redis_url, log=log, env=env) as served:
+        yield served.url
 
 
 def seen(url: str, *, via: str = "127.0.0.1", **headers: str) -> dict[str, Any]:

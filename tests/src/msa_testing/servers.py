@@ -1,14 +1,21 @@
-"""A real HTTP server whose behaviour a test switches: answer, fail with 500, or hang."""
+"""Real HTTP servers for tests: one whose behaviour a test switches (answer, fail with 500, or
+hang), and a chassis service started the way production starts it (``serve()`` in its own process)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,8 +23,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from msa_cli.devstack import free_port
+from msa_testing.polling import wait_until
 
-__all__ = ["FlakyServer", "flaky_server"]
+__all__ = ["FlakyServer", "ServedProcess", "flaky_server", "served_process"]
 
 Mode = Literal["ok", "fail", "hang"]
 
@@ -70,3 +78,53 @@ def flaky_server() -> Iterator[FlakyServer]:
     finally:
         uv.should_exit = True
         thread.join(10)
+
+
+@dataclass
+class ServedProcess:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+# Variables of the test run's own environment that would change how the child serves.
+_UNSET = ("TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS")
+
+
+@contextmanager
+def served_process(
+    script: str, *, redis_url: str, log: Path, env: Mapping[str, str] | None = None
+) -> Iterator[ServedProcess]:
+    """``script`` (Python source that ends in ``chassis.serve(...)``) in its own process on a free
+    loopback port, with a minimal service environment plus ``env``; ready once /health/live
+    answers; terminated afterwards. Its output goes to ``log``."""
+    port = free_port()
+    environ = {
+        **{k: v for k, v in os.environ.items() if k not in _UNSET},
+        "SERVICE_NAME": "edge-test",
+        "ENV": "test",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "REDIS_URL": redis_url,
+        "ZIPKIN_ENDPOINT": "",
+        "CONFIG_SERVICE_URL": "",
+        "LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-c", script], env=environ, stdout=out, stderr=out)
+    served = ServedProcess(port, process)
+    try:
+        wait_until(
+            "the service",
+            lambda: process.poll() is None and httpx.get(f"{served.url}/health/live").is_success,
+            timeout_s=30,
+            every_s=0.1,
+        )
+        yield served
+    finally:
+        process.terminate()
+        process.wait(10)
