@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from chassis.config_client import ConfigClientSettings
 from chassis.logging import shutdown_logging
 from chassis.ops import OpsSettings
 from msa_testing.containers import read_model
+from msa_testing.workspace import member_projects
 
 REPO = Path(__file__).resolve().parents[1]
 ADDRESS = re.compile(r".+_(url|uri|endpoint|host)$")
@@ -41,10 +41,9 @@ def _compose_services() -> dict[str, dict[str, Any]]:
 
 def _console_scripts() -> dict[str, str]:
     """Console script -> entry point (``package.module:function``), over the workspace members."""
-    members = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
     scripts: dict[str, str] = {}
-    for member in members:
-        scripts |= tomllib.loads((REPO / member / "pyproject.toml").read_text())["project"].get("scripts", {})
+    for project in member_projects().values():
+        scripts |= project.get("scripts", {})
     return scripts
 
 
@@ -105,8 +104,7 @@ def compose_env(
 
 def test_every_service_member_is_checked_here() -> None:
     # A member ships a service when it has a console script of its own name (the cli's is `msa`).
-    members = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
-    names = {tomllib.loads((REPO / m / "pyproject.toml").read_text())["project"]["name"] for m in members}
+    names = {project["name"] for project in member_projects().values()}
     assert set(BUILT_HERE) == names & set(SCRIPTS)
     assert {SERVICES[name]["build"]["args"]["SERVICE"] for name in BUILT_HERE} == set(BUILT_HERE)
 

@@ -135,11 +135,8 @@ async def test_dashboard_shows_breakers_outage_recovery_and_alerts(
             "ops-dashboard": {"ZIPKIN_UI_URL": ZIPKIN_UI},
         },
     )
-    # The runner rewrites single URLs, not the name=url list: point the panel at the local ports.
-    topology.restart(
-        "ops-dashboard",
-        env={"SERVICE_URLS": ",".join(f"{n}={topology.url(n)}" for n in ("catalog", "gateway-web"))},
-    )
+    # No SERVICE_URLS: the services panel finds catalog and gateway-web in the registry
+    # (chassis.registry), at the local ports they announce.
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(

@@ -24,7 +24,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ import pytest
 import yaml
 
 from msa_testing.containers import read_model
+from msa_testing.workspace import member_projects
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
@@ -51,12 +51,7 @@ def _norm(name: str) -> str:
 
 def _members() -> dict[str, tuple[Path, dict[str, Any]]]:
     """Workspace member name -> (folder, [project] table), from the root pyproject."""
-    root = tomllib.loads((REPO / "pyproject.toml").read_text())
-    found = {}
-    for folder in root["tool"]["uv"]["workspace"]["members"]:
-        project = tomllib.loads((REPO / folder / "pyproject.toml").read_text())["project"]
-        found[_norm(project["name"])] = (REPO / folder, project)
-    return found
+    return {_norm(project["name"]): (folder, project) for folder, project in member_projects().items()}
 
 
 MEMBERS = _members()

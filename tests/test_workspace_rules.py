@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from msa_testing.workspace import members
+
 REPO = Path(__file__).resolve().parents[1]
-ROOT = tomllib.loads((REPO / "pyproject.toml").read_text())
-MEMBERS = [REPO / m for m in ROOT["tool"]["uv"]["workspace"]["members"] if m != "tests"]
+MEMBERS = [folder for folder in members() if folder.name != "tests"]
 
 
 def _norm(name: str) -> str:

@@ -245,3 +245,32 @@ async def test_services_panel_tells_up_down_and_unreachable(redis_url: str) -> N
     assert first["gone"]["error"] == "ConnectError"
     # "since" is when the status last changed, not when it was last checked.
     assert second["up"]["since"] == first["up"]["since"]
+
+
+async def test_services_panel_follows_the_registry() -> None:
+    """Without SERVICE_URLS the panel polls whoever the registry names, each round: a new service
+    appears, one that left the registry goes, and an unreadable registry keeps the known ones."""
+    healthy = create(settings_for_registry := settings_for(f"redis://127.0.0.1:{free_port()}/0"))
+    assert settings_for_registry.service_targets == {}
+    names: dict[str, str] = {}
+    fail = False
+
+    async def discover() -> dict[str, str]:
+        if fail:
+            raise redis.ConnectionError("gone")
+        return dict(names)
+
+    async with serving(healthy) as url, httpx.AsyncClient(timeout=3.0) as probes:
+        poller = HealthPoller({}, probes, discover)
+        await poller.poll_once()
+        assert poller.snapshot() == []
+        names["new-service"] = url
+        await poller.poll_once()
+        assert [(s["name"], s["url"]) for s in poller.snapshot()] == [("new-service", url)]
+        fail = True
+        await poller.poll_once()
+        assert [s["name"] for s in poller.snapshot()] == ["new-service"], "kept while the registry is down"
+        fail = False
+        names.clear()
+        await poller.poll_once()
+        assert poller.snapshot() == []

@@ -10,14 +10,11 @@ from typing import Any
 import httpx
 
 from chassis.ops import operator_headers
-from msa_testing.containers import ONE_SHOT, ComposeStack
+from msa_testing.containers import ONE_SHOT, ComposeStack, own_services, read_model
 from msa_testing.polling import wait_until
 
 # Our Python services, as docker-compose.yml builds them.
-OWN = {
-    "gateway-web", "gateway-mobile", "auth-service", "config-service", "ops-dashboard",
-    "catalog", "inventory", "reviews", "orders",
-}  # fmt: skip
+OWN = set(own_services(read_model()))
 
 
 def test_every_service_is_up_and_healthy(stack: ComposeStack) -> None:
@@ -88,3 +85,14 @@ def test_a_product_page_is_one_trace_in_zipkin(stack: ComposeStack) -> None:
     # Spans leave each service every few seconds (BatchSpanProcessor).
     found = wait_until(f"trace {trace_id} in the Zipkin container", servers, timeout_s=30, every_s=1)
     assert wanted <= found
+
+
+def test_the_dashboard_finds_every_service_in_the_registry(stack: ComposeStack) -> None:
+    # No list in the compose file: each service announced http://<its compose name>:8000.
+    def panel() -> dict[str, dict[str, Any]]:
+        state = httpx.get(f"{stack.url('ops-dashboard')}/api/state", timeout=5).json()
+        found = {s["name"]: s for s in state["services"]}
+        return found if set(found) >= OWN and all(s["status"] == "up" for s in found.values()) else {}
+
+    services = wait_until("every service up on the dashboard", panel, timeout_s=30, every_s=1)
+    assert {name: s["url"] for name, s in services.items()} == {name: f"http://{name}:8000" for name in OWN}

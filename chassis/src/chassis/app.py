@@ -33,6 +33,7 @@ from chassis.logging import configure_logging, log_stats, set_log_level, shutdow
 from chassis.middleware import RequestContextMiddleware
 from chassis.openapi import install_openapi
 from chassis.refresh import Refresher, start_refresh
+from chassis.registry import announce_forever
 from chassis.server import server_options
 from chassis.settings import LiveSettings, ServiceSettings
 from chassis.tracing import configure_tracing, exporter_stats, flush_spans, instrument_app
@@ -101,6 +102,7 @@ def create_app(
         }
         app.state.ready_checks = {"redis": _redis_check(app.state.redis), **(ready_checks or {})}
         publisher = asyncio.create_task(_publish_metrics(app), name="breaker-metrics")
+        announcer = asyncio.create_task(announce_forever(app.state.redis, current), name="registry")
         refresher = start_refresh(app)  # live config refresh, when settings came from config-service
         log.info("%s %s starting (env=%s)", current.service_name, current.version, current.env)
         try:
@@ -110,7 +112,7 @@ def create_app(
                 async with lifespan(app):
                     yield
         finally:
-            for task in (publisher, refresher):
+            for task in (publisher, announcer, refresher):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

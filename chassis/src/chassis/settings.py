@@ -129,6 +129,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     host: str = "0.0.0.0"
     port: int = 8000
+    advertise_url: str | None = Field(
+        None, description="where others reach this service (the registry, chassis.registry); derived if unset"
+    )
     # X-Forwarded-For/-Proto are believed only from these peers: anyone else could name any address
     # and so dodge (or aim) the per-address login limits. Read once, when the server starts.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(

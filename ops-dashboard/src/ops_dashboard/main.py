@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from chassis import create_app, serve
 from chassis.config_client import load_settings
+from chassis.registry import registered
 from ops_dashboard.live.dashboard import Dashboard
 from ops_dashboard.live.feed import RedisFeed
 from ops_dashboard.live.router import router as live_router
@@ -28,7 +29,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.live.current
     # Health probes are monitoring, not service calls: no breaker, no spans (see peers/service.py).
     probes = httpx.AsyncClient(timeout=settings.health_timeout_s, follow_redirects=False)  # noqa: TID251
-    dashboard = Dashboard(settings=settings, poller=HealthPoller(settings.service_targets, probes))
+
+    async def from_registry() -> dict[str, str]:
+        return await registered(app.state.redis, max_age_s=settings.registry_max_age_s)
+
+    # no fixed list (SERVICE_URLS): every service that registered itself
+    poller = HealthPoller(
+        settings.service_targets, probes, None if settings.service_targets else from_registry
+    )
+    dashboard = Dashboard(settings=settings, poller=poller)
     feed = RedisFeed(dashboard, settings.redis_url)
     app.state.dashboard = dashboard
     tasks = [

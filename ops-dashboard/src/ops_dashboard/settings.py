@@ -33,7 +33,14 @@ def parse_service_urls(value: str) -> dict[str, str]:
 
 class Settings(ServiceSettings):
     service_name: str = "ops-dashboard"
-    service_urls: str = Field("", description="name=url,... of the services whose /health/ready is polled")
+    service_urls: str = Field(
+        "",
+        description="name=url,... of the services whose /health/ready is polled; empty: every service "
+        "in the registry (chassis.registry), so a new service shows up with no edit here",
+    )
+    registry_max_age_s: float = Field(
+        600.0, gt=0, description="a registered service not heard of this long leaves the panel"
+    )
     zipkin_ui_url: str = Field(
         "http://localhost:9411", description="Zipkin as the operator's browser reaches it"
     )

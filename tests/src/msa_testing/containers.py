@@ -285,6 +285,11 @@ def read_model(directory: Path = REPO) -> dict[str, Any]:
     return services
 
 
+def own_services(model: dict[str, Any]) -> list[str]:
+    """Our Python services: those the one Dockerfile builds (a ``SERVICE`` build arg), in file order."""
+    return [name for name, spec in model.items() if "SERVICE" in spec.get("build", {}).get("args", {})]
+
+
 def missing_elk_images(model: dict[str, Any]) -> list[str]:
     """The Elasticsearch, Logstash and Kibana images that are neither in the engine nor pullable."""
     images = sorted({model[name]["image"] for name in ELK_SERVICES if name not in ONE_SHOT})

@@ -1,4 +1,7 @@
-"""The services panel: ``/health/ready`` of every service the dashboard was told about.
+"""The services panel: ``/health/ready`` of every service the dashboard was told about
+(``SERVICE_URLS``) or, by default, of every service in the registry (``chassis.registry``): each
+round asks the registry first, so a new service appears, and one not heard of for
+``registry_max_age_s`` leaves; a stopped one stays, shown unreachable, until then.
 
 Probes use a plain HTTP client, not a chassis ``Downstream``: a breaker would hide the very
 recovery this panel exists to show, and probe traffic would appear as a breaker of its own.
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,14 +23,32 @@ __all__ = ["HealthPoller"]
 log = logging.getLogger(__name__)
 
 
+Discover = Callable[[], Awaitable[dict[str, str]]]
+
+
 class HealthPoller:
-    def __init__(self, targets: dict[str, str], client: httpx.AsyncClient) -> None:  # noqa: TID251
-        self.targets = targets
+    def __init__(
+        self,
+        targets: dict[str, str],
+        client: httpx.AsyncClient,  # noqa: TID251
+        discover: Discover | None = None,
+    ) -> None:
         self._client = client
-        self._status: dict[str, dict[str, Any]] = {
-            name: {"name": name, "url": url, "status": "unknown", "since": None, "checked_at": None}
-            for name, url in targets.items()
-        }
+        self._discover = discover
+        self.targets: dict[str, str] = {}
+        self._status: dict[str, dict[str, Any]] = {}
+        self._set_targets(targets)
+
+    def _set_targets(self, targets: dict[str, str]) -> None:
+        for name in set(self._status) - set(targets):
+            del self._status[name]
+        for name, url in targets.items():
+            known = self._status.get(name)
+            if known is None or known["url"] != url:
+                self._status[name] = {
+                    "name": name, "url": url, "status": "unknown", "since": None, "checked_at": None
+                }  # fmt: skip
+        self.targets = dict(targets)
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [dict(self._status[name]) for name in sorted(self._status)]
@@ -40,6 +62,13 @@ class HealthPoller:
             await asyncio.sleep(interval_s)
 
     async def poll_once(self) -> None:
+        if self._discover is not None:
+            try:
+                self._set_targets(await self._discover())
+            except Exception as exc:  # Redis down: keep polling the services known so far
+                log.warning(
+                    "service registry unreadable (%s): polling the known services", type(exc).__name__
+                )
         names = list(self.targets)
         results = await asyncio.gather(*(self._probe(self.targets[n]) for n in names))
         now = datetime.now(UTC).isoformat(timespec="seconds")
