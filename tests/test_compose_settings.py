@@ -33,6 +33,9 @@ from msa_testing.workspace import member_projects
 
 REPO = Path(__file__).resolve().parents[1]
 ADDRESS = re.compile(r".+_(url|uri|endpoint|host)$")
+# addresses a service works out itself: its bind address, and where it says it answers (its
+# compose name and port, chassis.registry)
+DERIVED_ADDRESSES = {"host", "advertise_url"}
 
 
 def _compose_services() -> dict[str, dict[str, Any]]:
@@ -121,7 +124,7 @@ def test_required_and_address_settings_are_set_by_compose(service: str) -> None:
             required = [_env_name(n, f) for n, f in model.model_fields.items() if f.is_required()]
             if env_name not in env and not all(f"{env_name}__{sub}" in env for sub in required):
                 missing.append(env_name)
-        elif field.is_required() or (ADDRESS.match(name) and name != "host"):
+        elif field.is_required() or (ADDRESS.match(name) and name not in DERIVED_ADDRESSES):
             if env_name not in env:
                 missing.append(env_name)
     assert not missing, f"{service}: docker-compose.yml does not set {missing}"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = ["README.md", "ARCHITECTURE.md", "deploy/README.md", *[p.relative_to(REPO).as_posix() for p in
+DOCS = ["README.md", "ARCHITECTURE.md", "CONTRIBUTING.md", "deploy/README.md", *[p.relative_to(REPO).as_posix() for p in
         sorted(REPO.glob("*/README.md")) + sorted(REPO.glob("services/*/README.md"))]]  # fmt: skip
 # What a clone has at the top (not var/ or .venv/ that running things leave behind).
 TOP = {

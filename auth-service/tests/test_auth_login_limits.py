@@ -89,6 +89,15 @@ async def test_an_ipv6_network_counts_as_one_address(make_client: Serving) -> No
         assert (await login(client, "bob", "bob-password", ip="2001:db8:1:3::1")).status_code == 200
 
 
+async def test_ipv4_mapped_addresses_count_as_their_ipv4_address(make_client: Serving) -> None:
+    # a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d: not all in one ::/64 bucket
+    async with make_client(login_ip_max_failures=3) as client:
+        for _ in range(3):
+            assert (await login(client, ip="::ffff:203.0.113.9")).status_code == 400
+        assert_refused(await login(client, ip="203.0.113.9"), at_most_s=300)
+        assert (await login(client, "bob", "bob-password", ip="::ffff:198.51.100.9")).status_code == 200
+
+
 async def test_concurrent_attempts_never_exceed_the_address_limit(make_client: Serving) -> None:
     # every attempt gets a hashing slot in time: only the limit itself can refuse them
     async with make_client(login_ip_max_failures=10, login_hash_queue=100, login_hash_wait_s=10) as client:

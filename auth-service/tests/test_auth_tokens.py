@@ -95,6 +95,15 @@ async def test_client_authenticates_by_form_too_and_wrong_secret_is_refused(auth
     assert none.status_code == 401
 
 
+async def test_malformed_basic_client_credentials_are_oauth_invalid_client(auth: httpx.AsyncClient) -> None:
+    # RFC 6749 5.2 answers: not the web framework's own "Not authenticated"
+    form = {"grant_type": "password", "username": "bob", "password": "bob-password"}
+    for value in ("Basic !!!not-base64", "Basic bm8tY29sb24=", "Basic w6k6w6k="):  # no ":"; UTF-8 "é:é"
+        answer = await auth.post("/oauth/token", data=form, headers={"Authorization": value})
+        assert answer.status_code == 401, (value, answer.text)
+        assert answer.json()["error"] == "invalid_client", value
+
+
 async def test_wrong_password_and_unknown_user_are_invalid_grant(auth: httpx.AsyncClient) -> None:
     for user, password in (("alice", "wrong"), ("mallory", "whatever")):
         response = await auth.post(

@@ -101,9 +101,11 @@ def test_masking_inside_url_lists_and_of_known_secrets_inside_values() -> None:
         "service_urls": "a=http://u:pw-1@a:8000,b=redis://tok-2@b:6379/0",
         "plain_url": "http://catalog:8000/products?page=2",
         "note": "uses known-secret-3 inside",
+        "redis_url": "redis://:pa,ss@w@redis:6379/0",  # a password may hold "," and "@"
     }
     assert masked(flat, {"known-secret-3"}) == {
         "service_urls": f"a=http://u:{MASK}@a:8000,b=redis://{MASK}@b:6379/0",
+        "redis_url": f"redis://:{MASK}@redis:6379/0",
         "plain_url": "http://catalog:8000/products?page=2",
         "note": MASK,
     }

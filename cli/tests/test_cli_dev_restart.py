@@ -158,3 +158,32 @@ def test_msa_dev_up_restarts_a_service_that_was_killed(tmp_path: Path) -> None:
     messages = err.read_text()
     assert "web exited (killed by SIGKILL); restarting in 1.0 s" in messages, messages
     assert "web restarted (restart 1)" in messages, messages
+
+
+def test_a_restart_that_cannot_spawn_is_tried_again_and_stops_nothing(tmp_path: Path) -> None:
+    file = _compose(tmp_path, {"crasher": "import sys; sys.exit(3)", "steady": "import time; time.sleep(60)"})
+    stack = DevStack(
+        compose_file=file, state_dir=tmp_path / "state", free_ports=True, redis_url=NO_REDIS,
+        zipkin_url=NO_ZIPKIN, restart_initial_s=0.1, restart_max_s=0.4, restart_stable_s=30.0,
+    )  # fmt: skip
+    real_start = stack.start_service
+    failures = []
+
+    def start_service(name: str) -> None:
+        if name == "crasher" and not failures:  # e.g. the interpreter vanished for a moment
+            failures.append(name)
+            raise OSError("[Errno 2] No such file or directory")
+        real_start(name)
+
+    try:
+        stack.start()
+        steady = stack.services["steady"].process
+        stack.start_service = start_service  # type: ignore[method-assign]
+        messages = [message for _, message in _supervised(stack, 1.5)]
+        assert stack.services["steady"].process is steady
+        assert steady is not None
+        assert steady.poll() is None, "the rest of the stack keeps running"
+    finally:
+        stack.stop()
+    assert any("could not be started" in m and "trying again" in m for m in messages), messages
+    assert any(m == "crasher restarted (restart 1)" for m in messages), messages

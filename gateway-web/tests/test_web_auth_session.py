@@ -160,6 +160,19 @@ async def test_tokens_are_refreshed_near_expiry_without_tripping_reuse_detection
         assert (await client.get("/auth/me")).status_code == 200  # and the session lives on
 
 
+async def test_a_refresh_refused_by_a_login_flood_keeps_the_session_while_its_token_is_valid(
+    make_gateway: Callable[..., FastAPI], run: Runner
+) -> None:
+    # every request wants a refresh (margin > token lifetime); the gateway's login slots are all taken
+    app = make_gateway(auth={"refresh_margin_s": 3600, "login_concurrency": 1, "login_queue_s": 0.05})
+    async with run(app) as client:
+        await login(client)
+        async with app.state.auth_client._login_slots.slot():  # a flood holds the one slot
+            me = await client.get("/auth/me")
+        assert me.status_code == 200, me.text  # the access token is still valid: no refresh needed yet
+        assert (await client.get("/auth/me")).status_code == 200  # refreshed once the slot is free
+
+
 async def test_two_gateway_instances_share_a_session(
     make_gateway: Callable[..., FastAPI], run: Runner
 ) -> None:

@@ -102,7 +102,10 @@ def create_app(
         }
         app.state.ready_checks = {"redis": _redis_check(app.state.redis), **(ready_checks or {})}
         publisher = asyncio.create_task(_publish_metrics(app), name="breaker-metrics")
-        announcer = asyncio.create_task(announce_forever(app.state.redis, current), name="registry")
+        stop_announcing = asyncio.Event()
+        announcer = asyncio.create_task(
+            announce_forever(app.state.redis, current, stop_announcing), name="registry"
+        )
         refresher = start_refresh(app)  # live config refresh, when settings came from config-service
         log.info("%s %s starting (env=%s)", current.service_name, current.version, current.env)
         try:
@@ -112,6 +115,9 @@ def create_app(
                 async with lifespan(app):
                     yield
         finally:
+            stop_announcing.set()  # lets a registry write in flight finish (its socket closes cleanly)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(announcer), 2.0)
             for task in (publisher, announcer, refresher):
                 if task is not None:
                     task.cancel()

@@ -37,13 +37,14 @@ import httpx
 import jwt
 import redis.asyncio as aioredis
 from fastapi import Depends, FastAPI, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field, SecretStr
 from redis.exceptions import RedisError
 
 from chassis.context import user_var
 from chassis.errors import ServiceError
 from chassis.http import Downstream
+from chassis.openapi import DocumentedScheme
 
 _log = logging.getLogger(__name__)
 
@@ -237,15 +238,16 @@ def _parse_jwks(body: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
     return keys
 
 
-# The bearer scheme in every OpenAPI document. It only documents: ``bearer_token`` reads the
-# header itself, so a missing or malformed one gets our own 401 problem+json.
-bearer_scheme = HTTPBearer(
-    scheme_name="bearer",
-    bearerFormat="JWT",
-    description="an access token from auth-service: 'Authorization: Bearer <token>'",
-    auto_error=False,
+# The bearer scheme in every OpenAPI document (documentation only: ``bearer_token`` reads the
+# header itself, so a missing or malformed one gets our own 401 problem+json).
+bearer_scheme = DocumentedScheme(
+    HTTPBearer(
+        scheme_name="bearer",
+        bearerFormat="JWT",
+        description="an access token from auth-service: 'Authorization: Bearer <token>'",
+    )
 )
-BearerScheme = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
+BearerScheme = Annotated[None, Security(bearer_scheme)]
 
 
 def bearer_token(request: Request) -> str:

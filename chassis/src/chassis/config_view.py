@@ -23,9 +23,10 @@ MASK = "******"
 _SECRET_NAME = re.compile(
     r"pass(word|wd)?|secret|token|credential|private|api[_-]?key|encrypt|cipher|cookie", re.I
 )
-# scheme://userinfo@ anywhere in a value (also in lists such as "a=redis://:pw@h,b=..."); up to
-# the last "@" before the host, as URL parsers read it
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s,]+)@")
+# scheme://userinfo@ anywhere in a value (also in lists such as "a=redis://:pw@h,b=..."): up to
+# the last "@" before the next "/", as URL parsers read it. A password may hold "," or "@"; the
+# next URL of a list starts with "//", so the match never reaches into it.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]+)@")
 # ?password=... / &api_key=... : a query parameter whose name says it is a secret
 _QUERY_SECRET = re.compile(r"(?P<lead>[?&;](?P<name>[^=&#;\s,]+)=)(?P<value>[^&#;\s,]*)")
 _MIN_KNOWN_SECRET = 4  # a shorter known secret would mask ordinary words

@@ -29,10 +29,11 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security.base import SecurityBase
 
 from chassis.errors import PROBLEM_JSON
 
-__all__ = ["PROBLEM_SCHEMA", "install_openapi", "problems", "raw_body"]
+__all__ = ["PROBLEM_SCHEMA", "DocumentedScheme", "install_openapi", "problems", "raw_body"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,6 +57,20 @@ _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _RETRY_AFTER = {
     "Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "string"}}
 }
+
+
+class DocumentedScheme(SecurityBase):
+    """A FastAPI security scheme for the document only: ``Security(DocumentedScheme(HTTPBearer(...)))``
+    puts the scheme on the operation and reads nothing. Our dependencies read credentials
+    themselves, to answer our own problem+json; FastAPI's classes would answer some malformed
+    values first, in their own words (``HTTPBasic`` does, even with ``auto_error=False``)."""
+
+    def __init__(self, scheme: SecurityBase) -> None:
+        self.model = scheme.model
+        self.scheme_name = scheme.scheme_name
+
+    async def __call__(self) -> None:
+        return None
 
 
 def problems(*statuses: int) -> Callable[[F], F]:

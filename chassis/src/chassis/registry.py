@@ -14,6 +14,7 @@ entry: the name resolves to all of them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -40,10 +41,12 @@ def advertised_url(settings: ServiceSettings) -> str:
     return f"http://{host}:{settings.port}"
 
 
-async def announce_forever(client: aioredis.Redis, settings: ServiceSettings) -> None:
-    """Write this service's entry now and every ``ANNOUNCE_EVERY_S``; Redis down: try again then."""
+async def announce_forever(client: aioredis.Redis, settings: ServiceSettings, stop: asyncio.Event) -> None:
+    """Write this service's entry now and every ``ANNOUNCE_EVERY_S`` until ``stop`` is set (Redis
+    down: try again then). Stopped by the event, not by cancelling: a write cut off halfway
+    would leave its connection open."""
     failing = False
-    while True:
+    while not stop.is_set():
         entry = json.dumps({"url": advertised_url(settings), "seen_at": time.time()})
         try:
             await client.hset(REGISTRY_KEY, settings.service_name, entry)
@@ -53,7 +56,8 @@ async def announce_forever(client: aioredis.Redis, settings: ServiceSettings) ->
             failing = True
         else:
             failing = False
-        await asyncio.sleep(ANNOUNCE_EVERY_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ANNOUNCE_EVERY_S)
 
 
 async def registered(client: aioredis.Redis, *, max_age_s: float) -> dict[str, str]:

@@ -218,7 +218,17 @@ class DevStack:
                 )
             elif now >= service.restart_due:
                 service.process = None
-                self.start_service(service.name)
+                try:
+                    self.start_service(service.name)
+                except OSError as exc:  # could not even spawn it: keep the exited process, try later
+                    service.process = process
+                    service.restart_delay_s = min(max(service.restart_delay_s, 0.1) * 2, self.restart_max_s)
+                    service.restart_due = now + service.restart_delay_s
+                    messages.append(
+                        f"{service.name} could not be started ({exc}); trying again in "
+                        f"{service.restart_delay_s:.1f} s"
+                    )
+                    continue
                 service.restarts += 1
                 messages.append(f"{service.name} restarted (restart {service.restarts})")
         return messages

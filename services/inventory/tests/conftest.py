@@ -35,6 +35,8 @@ async def inventory(inventory_app: FastAPI, issuer: TokenIssuer) -> AsyncIterato
 
 
 @pytest.fixture
-async def anonymous(inventory_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(inventory_app) as client:
+async def anonymous(inventory_app: FastAPI, inventory: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    # the same running app, no second lifespan (it would replace the first one's Redis client)
+    transport = httpx.ASGITransport(app=inventory_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=str(inventory.base_url)) as client:
         yield client

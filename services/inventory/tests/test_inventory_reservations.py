@@ -132,6 +132,13 @@ async def test_admin_sets_stock_and_adds_skus(
     assert changed.status_code == 200
     assert changed.json()["available"] == 1
     assert (await inventory.put("/stock/p-9001", json={"on_hand": -1}, headers=admin)).status_code == 422
+    for loose in ("4", True, 4.0):  # strict integers: no "4" or true taken for 4
+        answer = await inventory.put("/stock/p-9001", json={"on_hand": loose}, headers=admin)
+        assert answer.status_code == 422, loose
+        reserve = {"order_id": "o-loose", "lines": [{"sku": "p-9001", "quantity": loose}]}
+        assert (await inventory.post("/reservations", json=reserve)).status_code == 422, loose
+    for bad_sku in (".", "..", "-x"):
+        assert (await inventory.get(f"/stock/{bad_sku}")).status_code in (404, 422), bad_sku
     customer = issuer.headers("alice", "orders:write")
     assert (await inventory.put("/stock/p-9001", json={"on_hand": 99}, headers=customer)).status_code == 403
     assert (await anonymous.put("/stock/p-9001", json={"on_hand": 99})).status_code == 401

@@ -10,17 +10,17 @@ from auth_service.oauth import service
 from auth_service.oauth.forms import authenticate_client, read_form
 from auth_service.oauth.schemas import IntrospectionResponse, TokenResponse
 from auth_service.settings import Settings
-from chassis.openapi import raw_body
+from chassis.openapi import DocumentedScheme, raw_body
 
 __all__ = ["router"]
 
 # Every grant authenticates its OAuth client, by Basic auth (documented) or client_id/client_secret
-# in the form (``authenticate_client`` reads both; the scheme below only documents).
+# in the form (``authenticate_client`` reads both, answering OAuth errors; the scheme only documents).
 router = APIRouter(
     prefix="/oauth",
     tags=["oauth"],
     dependencies=[
-        Security(HTTPBasic(scheme_name="client", description="OAuth client id and secret", auto_error=False))
+        Security(DocumentedScheme(HTTPBasic(scheme_name="client", description="OAuth client id and secret")))
     ],
     responses={400: {"description": "an OAuth error (`error`: invalid_request, invalid_grant...)"}},
 )

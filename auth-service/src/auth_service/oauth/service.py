@@ -143,6 +143,8 @@ def address_bucket(ip: str) -> str:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return ip[:64]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)  # ::ffff:1.2.3.4 (a dual-stack socket) is 1.2.3.4, not ::/64
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)

@@ -18,9 +18,11 @@ from fastapi.security import APIKeyCookie, APIKeyHeader
 from pydantic import ValidationError
 
 from chassis import ServiceError
-from chassis.auth import AuthServiceClient, InvalidCredentials, Principal, Unauthorized
+from chassis.auth import AuthServiceClient, InvalidCredentials, LoginsBusy, Principal, Unauthorized
 from chassis.context import user_var
+from chassis.http import DownstreamUnavailable
 from chassis.limits import read_limited_body
+from chassis.openapi import DocumentedScheme
 from gateway_web.auth.repository import SessionRecord, SessionRepository, SessionStoreUnavailable, new_secret
 from gateway_web.auth.schemas import LoginRequest, LoginResponse, Me
 from gateway_web.auth.settings import WebAuthSettings
@@ -36,24 +38,26 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # dependencies below read the cookie and the header themselves, to answer our own problem+json.
 _DEFAULTS = WebAuthSettings.model_fields
 SessionCookie = Annotated[
-    str | None,
+    None,
     Security(
-        APIKeyCookie(
-            name=_DEFAULTS["cookie_name"].default,
-            scheme_name="session",
-            description="the HttpOnly session cookie set by POST /auth/login",
-            auto_error=False,
+        DocumentedScheme(
+            APIKeyCookie(
+                name=_DEFAULTS["cookie_name"].default,
+                scheme_name="session",
+                description="the HttpOnly session cookie set by POST /auth/login",
+            )
         )
     ),
 ]
 CsrfHeader = Annotated[
-    str | None,
+    None,
     Security(
-        APIKeyHeader(
-            name=_DEFAULTS["csrf_header"].default,
-            scheme_name="csrf",
-            description="the session's CSRF token (login answer, msa_csrf cookie), on every write",
-            auto_error=False,
+        DocumentedScheme(
+            APIKeyHeader(
+                name=_DEFAULTS["csrf_header"].default,
+                scheme_name="csrf",
+                description="the session's CSRF token (login answer, msa_csrf cookie), on every write",
+            )
         )
     ),
 ]
@@ -191,6 +195,12 @@ async def _refresh(
             except InvalidCredentials:
                 await repository.delete(session_id)
                 raise Unauthorized("The session has ended; log in again.") from None
+            except (LoginsBusy, DownstreamUnavailable):
+                # logins are flooded or auth-service is out: the access token still valid serves
+                # this request, and a later one refreshes it
+                if latest.access_expires_at > time.time():
+                    return latest
+                raise
             latest.access_token, latest.refresh_token = tokens.access_token, tokens.refresh_token
             latest.access_expires_at = int(time.time()) + tokens.expires_in
             latest.scope = tokens.scope

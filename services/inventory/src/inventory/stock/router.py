@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from chassis import ServiceError
 from chassis.chaos import inject_faults
+from chassis.params import id_path
 from inventory.dependencies import DatabaseDep, Reserver, StockAdmin
 from inventory.stock import service
 from inventory.stock.schemas import ReservationCreate, ReservationPublic, StockBatch, StockLevel, StockUpdate
@@ -16,8 +17,8 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["inventory"], dependencies=[Depends(inject_faults)])
 
-OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
-Sku = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+OrderId = Annotated[str, id_path("order id")]
+Sku = Annotated[str, id_path("SKU (a catalog product id)")]
 MAX_BATCH = 100
 
 

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chassis.params import ID_PATTERN
+
 __all__ = [
     "ReservationCreate",
     "StockUpdate",
@@ -16,7 +18,7 @@ __all__ = [
     "StockLevel",
 ]
 
-SKU = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SKU = Field(pattern=ID_PATTERN)
 
 
 class StockLevel(BaseModel):
@@ -35,14 +37,14 @@ class StockBatch(BaseModel):
 class StockUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    on_hand: int = Field(ge=0, le=1_000_000, description="units in the warehouse from now on")
+    on_hand: int = Field(ge=0, le=1_000_000, strict=True, description="units in the warehouse from now on")
 
 
 class ReservationLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: str = SKU
-    quantity: int = Field(ge=1, le=1000)
+    quantity: int = Field(ge=1, le=1000, strict=True)
 
 
 class ReservationCreate(BaseModel):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
 from chassis import ServiceError
 from chassis.chaos import inject_faults
+from chassis.params import id_path
 from reviews.dependencies import DatabaseDep, Reviewer
 from reviews.reviews import service
 from reviews.reviews.schemas import ReviewCreate, ReviewPage, ReviewPublic, SummaryBatch
@@ -16,7 +17,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["reviews"], dependencies=[Depends(inject_faults)])
 
-ProductId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+ProductId = Annotated[str, id_path("product id")]
 MAX_BATCH = 100
 
 
