@@ -1,0 +1,128 @@
+"""A service's own identity: OAuth2 client credentials, for calls a service makes as itself
+(no end user: orders -> inventory)::
+
+    headers = await service_token_provider(app).auth_header()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+from pydantic import Field, SecretStr
+
+from chassis.auth.answers import answer_field
+from chassis.auth.verification import AuthSettings
+from chassis.errors import ServiceError
+from chassis.http import Downstream
+
+__all__ = ["ServiceClientSettings", "ServiceTokenProvider", "service_token_provider"]
+
+_log = logging.getLogger(__name__)
+
+
+class ServiceClientSettings(AuthSettings):
+    """A service's ``auth`` settings when it calls other services as itself (client_credentials):
+    its confidential client at auth-service and the scope its tokens ask for."""
+
+    client_id: str
+    client_secret: SecretStr
+    token_scope: str = Field("", description="scopes asked for (space-separated); empty: all allowed")
+    token_refresh_margin_s: float = Field(
+        60.0, ge=0, description="fetch a new token this long before the cached one expires"
+    )
+
+
+TokenFetch = Callable[[], Awaitable[tuple[str, float]]]
+
+
+class ServiceTokenProvider:
+    """The service's own access token, fetched by ``fetch`` (normally the client_credentials
+    grant at auth-service), cached until ``margin_s`` before it expires; one fetch at a time,
+    concurrent callers wait for it and share its token. Never log the token."""
+
+    def __init__(self, *, fetch: TokenFetch, margin_s: float = 60.0) -> None:
+        self._fetch = fetch
+        self.margin_s = margin_s
+        self._token: str | None = None
+        self._renew_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+
+    @classmethod
+    def client_credentials(
+        cls,
+        *,
+        downstream: Downstream,
+        client_id: str,
+        client_secret: str,
+        scope: str = "",
+        margin_s: float = 60.0,
+    ) -> ServiceTokenProvider:
+        async def fetch() -> tuple[str, float]:
+            form = {"grant_type": "client_credentials"}
+            if scope:
+                form["scope"] = scope
+            response = await downstream.request(
+                "POST", "/oauth/token", data=form, auth=(client_id, client_secret)
+            )
+            if response.status_code != 200:
+                # invalid_client / unauthorized_client: this service's credentials are wrong (operator)
+                _log.error(
+                    "auth-service answered %s (%s) to the client_credentials grant of %s",
+                    response.status_code,
+                    answer_field(response, "error") or "no error code",
+                    client_id,
+                )
+                raise ServiceError(
+                    "The authentication service refused this service's credentials.",
+                    status=503,
+                    headers={"Retry-After": "5"},
+                )
+            body = response.json()
+            return str(body["access_token"]), float(body["expires_in"])
+
+        return cls(fetch=fetch, margin_s=margin_s)
+
+    async def token(self) -> str:
+        if self._token is not None and time.monotonic() < self._renew_at:
+            return self._token
+        async with self._lock:
+            if self._token is not None and time.monotonic() < self._renew_at:
+                return self._token  # fetched by the caller we waited for
+            token, expires_in = await self._fetch()
+            self.fetches += 1
+            # a token shorter-lived than twice the margin is still reused for half its life
+            self._renew_at = time.monotonic() + max(expires_in - self.margin_s, expires_in / 2)
+            self._token = token
+            return token
+
+    async def auth_header(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {await self.token()}"}
+
+    def invalidate(self) -> None:
+        """Drop the cached token (the callee refused it: key rotated, clock skew, ...)."""
+        self._token = None
+        self._renew_at = float("-inf")
+
+
+def service_token_provider(app: FastAPI) -> ServiceTokenProvider:
+    """``app.state.service_tokens``, created on first use from the ``auth-service`` downstream
+    and the ``auth: ServiceClientSettings`` settings (tests may install their own first)."""
+    provider: ServiceTokenProvider | None = getattr(app.state, "service_tokens", None)
+    if provider is None:
+        auth = app.state.live.current.auth
+        if not isinstance(auth, ServiceClientSettings):
+            raise RuntimeError("service_token_provider needs settings field auth: ServiceClientSettings")
+        provider = ServiceTokenProvider.client_credentials(
+            downstream=app.state.downstreams["auth-service"],
+            client_id=auth.client_id,
+            client_secret=auth.client_secret.get_secret_value(),
+            scope=auth.token_scope,
+            margin_s=auth.token_refresh_margin_s,
+        )
+        app.state.service_tokens = provider
+    return provider
