@@ -16,13 +16,12 @@ import logging
 import time
 from typing import Any
 
-import redis
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from pydantic import ValidationError
 
 from chassis.config_client import ConfigClient, ConfigUnavailable
 from chassis.keys import flatten
+from chassis.pubsub import subscribe_forever
 from chassis.settings import LiveSettings, ServiceSettings
 
 __all__ = ["REFRESH_CHANNEL", "Refresher", "changed_keys", "start_refresh"]
@@ -92,37 +91,33 @@ class Refresher:
     async def run(self, redis_url: str) -> None:
         """Subscribe, react, reconnect; runs until cancelled."""
         retry_s = self.config.client.config_refresh_retry_s
-        backoff, connected_before, failing = 0.5, False, False
-        while True:
-            # A connection of its own without a read timeout: a subscriber mostly waits.
-            client = aioredis.Redis.from_url(
-                redis_url, socket_connect_timeout=1.0, socket_keepalive=True, health_check_interval=10
-            )
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(REFRESH_CHANNEL)
-                    if failing:
-                        log.info("config refresh channel subscribed again")
-                    # Events published before this subscription (since start-up, or while the
-                    # connection was lost) were missed: one re-fetch covers them.
-                    await self.refresh("resubscribed" if connected_before else "subscribed")
-                    connected_before, failing, backoff = True, False, 0.5
-                    next_retry = time.monotonic() + retry_s
-                    while True:
-                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                        if message is not None and message.get("type") == "message":
-                            await self._on_message(message.get("data"))
-                        elif self.pending and time.monotonic() >= next_retry:
-                            await self.refresh("retry")
-                            next_retry = time.monotonic() + retry_s
-            except (redis.RedisError, OSError) as exc:
-                if not failing:
-                    log.warning("config refresh channel lost (%s); retrying", type(exc).__name__)
-                failing = True
-            finally:
-                await client.aclose()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, RECONNECT_MAX_S)
+        next_retry = time.monotonic() + retry_s
+
+        async def subscribed(again: bool) -> None:
+            # Events published before this subscription (since start-up, or while the connection
+            # was lost) were missed: one re-fetch covers them.
+            nonlocal next_retry
+            await self.refresh("resubscribed" if again else "subscribed")
+            next_retry = time.monotonic() + retry_s
+
+        async def message(channel: str, data: bytes) -> None:
+            await self._on_message(data)
+
+        async def idle() -> None:
+            nonlocal next_retry
+            if self.pending and time.monotonic() >= next_retry:
+                await self.refresh("retry")
+                next_retry = time.monotonic() + retry_s
+
+        await subscribe_forever(
+            "config refresh",
+            redis_url,
+            [REFRESH_CHANNEL],
+            on_message=message,
+            on_subscribed=subscribed,
+            on_idle=idle,
+            backoff_max_s=RECONNECT_MAX_S,
+        )
 
     async def _on_message(self, data: Any) -> None:
         try:

@@ -13,15 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
-from redis.exceptions import RedisError
 
 from chassis.auth.answers import answer_field
 from chassis.auth.verification import AuthSettings, Forbidden, Principal, Unauthorized
 from chassis.errors import ServiceError
 from chassis.http import Downstream
+from chassis.pubsub import subscribe_forever
 
 __all__ = [
     "REVOCATION_CHANNEL",
@@ -252,30 +251,30 @@ async def listen_for_revocations(redis_url: str, client: AuthServiceClient) -> N
 
     While not subscribed (Redis down), ``client.subscribed`` is False and nothing is cached.
     """
-    backoff = 0.5
-    while True:
-        connection = aioredis.Redis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=None)
-        try:
-            async with connection.pubsub() as pubsub:
-                await pubsub.subscribe(REVOCATION_CHANNEL)
-                client.clear_cache()  # events may have been missed while unsubscribed
-                client.subscribed = True
-                backoff = 0.5
-                while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
-                    if message and message.get("type") == "message":
-                        data = message["data"]
-                        client.forget_session(data.decode() if isinstance(data, bytes) else str(data))
-        except (RedisError, OSError) as exc:
-            if client.subscribed:
-                _log.warning("revocation channel lost (%s): token checks go uncached", type(exc).__name__)
-            client.subscribed = False
-            client.clear_cache()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
-        finally:
-            client.subscribed = False
-            await connection.aclose()
+
+    async def subscribed(again: bool) -> None:
+        client.clear_cache()  # events may have been missed while unsubscribed
+        client.subscribed = True
+
+    async def lost(exc: Exception) -> None:
+        client.subscribed = False
+        client.clear_cache()
+
+    async def revoked(channel: str, sid: bytes) -> None:
+        client.forget_session(sid.decode(errors="replace"))
+
+    try:
+        await subscribe_forever(
+            "revocation channel (token checks uncached meanwhile)",
+            redis_url,
+            [REVOCATION_CHANNEL],
+            on_message=revoked,
+            on_subscribed=subscribed,
+            on_lost=lost,
+            idle_s=5.0,
+        )
+    finally:
+        client.subscribed = False
 
 
 @contextlib.asynccontextmanager

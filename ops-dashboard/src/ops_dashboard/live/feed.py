@@ -8,16 +8,14 @@ remaining TTL tells how old its report is.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from typing import Any
 
-import redis
 import redis.asyncio as aioredis
 
 from chassis.app import METRICS_CHANNEL, METRICS_KEY_PREFIX, METRICS_TTL_S
+from chassis.pubsub import subscribe_forever
 from ops_dashboard.live.dashboard import Dashboard
 
 __all__ = ["ALERTS_CHANNEL", "RedisFeed"]
@@ -41,40 +39,39 @@ class RedisFeed:
         await self._client.aclose()
 
     async def run(self) -> None:
-        backoff = _BACKOFF_MIN_S
         status = self._dashboard.redis
-        while True:
-            try:
-                async with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(METRICS_CHANNEL, ALERTS_CHANNEL)
-                    await self._bootstrap()
-                    if status.set("up"):
-                        log.info("subscribed to %s and %s", METRICS_CHANNEL, ALERTS_CHANNEL)
-                    backoff = _BACKOFF_MIN_S
-                    while True:
-                        message = await pubsub.get_message(timeout=1.0)
-                        if message is not None:
-                            self._dispatch_safely(message)
-            except (redis.RedisError, OSError) as exc:
-                if status.set("down", f"{type(exc).__name__}: {exc}"[:200]):
-                    log.warning("Redis unreachable (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX_S)
 
-    def _dispatch_safely(self, message: dict[str, Any]) -> None:
+        async def subscribed(again: bool) -> None:
+            await self._bootstrap()  # replicas' last snapshots: what was missed while away
+            if status.set("up"):
+                log.info("subscribed to %s and %s", METRICS_CHANNEL, ALERTS_CHANNEL)
+
+        async def lost(exc: Exception) -> None:
+            status.set("down", f"{type(exc).__name__}: {exc}"[:200])
+
+        async def message(channel: str, data: bytes) -> None:
+            self._dispatch_safely(channel, data)
+
+        await subscribe_forever(
+            "dashboard feed",
+            "",
+            [METRICS_CHANNEL, ALERTS_CHANNEL],
+            on_message=message,
+            on_subscribed=subscribed,
+            on_lost=lost,
+            backoff_max_s=_BACKOFF_MAX_S,
+            client=self._client,
+        )
+
+    def _dispatch_safely(self, channel: str, data: bytes) -> None:
         """One odd message must not end the subscription (nothing would update any more)."""
         try:
-            self._dispatch(message)
+            self._dispatch(channel, data)
         except Exception:
             self._dashboard.store.rejected += 1
-            log.exception("a message on %r could not be handled", message.get("channel"))
+            log.exception("a message on %r could not be handled", channel)
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        channel = message.get("channel")
-        channel = channel.decode() if isinstance(channel, bytes) else channel
-        data = message.get("data")
-        if not isinstance(data, bytes | str):
-            return
+    def _dispatch(self, channel: str, data: bytes) -> None:
         if channel == ALERTS_CHANNEL:
             self._dashboard.on_alert(data)
         elif channel == METRICS_CHANNEL:
