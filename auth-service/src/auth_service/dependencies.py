@@ -10,13 +10,9 @@ from auth_service.oauth.repository import SessionStore
 from auth_service.settings import Settings
 from auth_service.signing.keyring import KeyRing
 from auth_service.users.service import PasswordChecker
+from chassis.dependencies import settings_of
 
 __all__ = ["KeyRingDep", "PasswordCheckerDep", "SessionStoreDep", "SettingsDep"]
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.live.current
-    return settings
 
 
 def get_keyring(request: Request) -> KeyRing:
@@ -34,7 +30,7 @@ def get_password_checker(request: Request) -> PasswordChecker:
     return checker
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(settings_of(Settings))]
 KeyRingDep = Annotated[KeyRing, Depends(get_keyring)]
 SessionStoreDep = Annotated[SessionStore, Depends(get_store)]
 PasswordCheckerDep = Annotated[PasswordChecker, Depends(get_password_checker)]

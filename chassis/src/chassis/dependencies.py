@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import redis.asyncio as aioredis
 from fastapi import Depends, Request
@@ -11,24 +11,39 @@ from fastapi import Depends, Request
 from chassis.http import Downstream
 from chassis.settings import ServiceSettings
 
-__all__ = ["RedisDep", "downstream", "get_redis", "get_settings"]
+__all__ = ["RedisDep", "downstream", "get_redis", "get_settings", "settings_of"]
+
+S = TypeVar("S", bound=ServiceSettings)
 
 
-def get_settings(request: Request) -> ServiceSettings:
-    """The current snapshot (refreshes swap it); services narrow the type in their own alias."""
-    settings: ServiceSettings = request.app.state.live.current
-    return settings
+# Every dependency here is ``async def``: FastAPI runs a plain ``def`` dependency in a worker
+# thread, a hop per request for what is an attribute read.
 
 
-def get_redis(request: Request) -> aioredis.Redis:
+def settings_of(cls: type[S]) -> Callable[[Request], Awaitable[S]]:
+    """``SettingsDep = Annotated[Settings, Depends(settings_of(Settings))]``: the service's current
+    settings snapshot (a config refresh swaps it between requests, never during one)."""
+
+    async def current(request: Request) -> S:
+        settings: S = request.app.state.live.current
+        return settings
+
+    current.__name__ = f"settings_of_{cls.__module__.split('.')[0]}"
+    return current
+
+
+get_settings = settings_of(ServiceSettings)
+
+
+async def get_redis(request: Request) -> aioredis.Redis:
     client: aioredis.Redis = request.app.state.redis
     return client
 
 
-def downstream(callee: str) -> Callable[[Request], Downstream]:
+def downstream(callee: str) -> Callable[[Request], Awaitable[Downstream]]:
     """``CatalogDep = Annotated[Downstream, Depends(downstream("catalog"))]``."""
 
-    def get(request: Request) -> Downstream:
+    async def get(request: Request) -> Downstream:
         client: Downstream = request.app.state.downstreams[callee]
         return client
 

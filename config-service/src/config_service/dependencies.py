@@ -11,6 +11,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from chassis import ServiceError
 from chassis.context import user_var
+from chassis.dependencies import settings_of
 from config_service.crypto.service import Cipher
 from config_service.environment.service import EnvironmentService
 from config_service.monitor.service import Monitor
@@ -27,13 +28,10 @@ __all__ = [
     "SettingsDep",
 ]
 
+SettingsDep = Annotated[Settings, Depends(settings_of(Settings))]
+
 _basic = HTTPBasic(auto_error=False, realm="config-service")
 _NOT_A_PASSWORD = secrets.token_bytes(16)  # compared against for unknown users (same timing)
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.live.current
-    return settings
 
 
 class ClientForbidden(ServiceError):
@@ -59,11 +57,10 @@ class ConfigClient:
 
 
 async def authenticate(
-    request: Request, credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]
+    settings: SettingsDep, credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]
 ) -> ConfigClient:
     """Configuration can hold secrets: every read needs one of the accepted client credentials."""
     if credentials is not None:
-        settings = get_settings(request)
         accepted = settings.config_clients.get(credentials.username)
         expected = accepted.get_secret_value().encode() if accepted is not None else _NOT_A_PASSWORD
         if secrets.compare_digest(credentials.password.encode(), expected) and accepted is not None:
@@ -106,7 +103,6 @@ def get_monitor(request: Request) -> Monitor:
     return _store(request).require()[1]
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClientDep = Annotated[str, Depends(require_client)]  # granted every application
 ReaderDep = Annotated[ConfigClient, Depends(authenticate)]  # then ``reader.require_app(app)``
 EnvironmentDep = Annotated[EnvironmentService, Depends(get_environment)]

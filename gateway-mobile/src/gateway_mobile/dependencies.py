@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from chassis import Downstream, downstream
 from chassis.auth import Principal
+from chassis.dependencies import settings_of
 from gateway_mobile.auth.service import bearer_user
 from gateway_mobile.settings import Settings
 
@@ -22,9 +23,4 @@ OrdersDep = Annotated[Downstream, Depends(downstream("orders"))]
 BearerUser = Annotated[Principal, Depends(bearer_user)]
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.live.current  # the current snapshot (refresh swaps it)
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
+SettingsDep = Annotated[Settings, Depends(settings_of(Settings))]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from chassis import Downstream, downstream
 from chassis.auth import Principal
+from chassis.dependencies import settings_of
 from gateway_web.auth.service import session_user, session_writer
 from gateway_web.settings import Settings
 
@@ -31,9 +32,4 @@ SessionUser = Annotated[Principal, Depends(session_user)]
 SessionWriter = Annotated[Principal, Depends(session_writer)]  # the same, documented with the CSRF header
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.live.current  # the current snapshot (refresh swaps it)
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
+SettingsDep = Annotated[Settings, Depends(settings_of(Settings))]

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from catalog.settings import Settings
 from chassis.auth import Principal, require_scope
+from chassis.dependencies import settings_of
 from chassis.sqlite import DatabaseDep
 
 __all__ = ["CatalogWriter", "DatabaseDep", "SettingsDep"]
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.live.current
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(settings_of(Settings))]
 # Admin-only writes: a verified JWT (relayed by a gateway) holding the catalog:write scope.
 CatalogWriter = Annotated[Principal, Depends(require_scope("catalog:write"))]

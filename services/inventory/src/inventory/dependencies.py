@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from chassis.auth import Principal, require_scope
+from chassis.dependencies import settings_of
 from chassis.sqlite import DatabaseDep
 from inventory.settings import Settings
 
 __all__ = ["DatabaseDep", "Reserver", "SettingsDep", "StockAdmin"]
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.live.current
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(settings_of(Settings))]
 # Setting stock levels is for admins: a verified JWT with inventory:write.
 StockAdmin = Annotated[Principal, Depends(require_scope("inventory:write"))]
 # Reserving and releasing stock is for orders: its client_credentials token carries inventory:reserve.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from chassis import Downstream, downstream
 from chassis.auth import Principal, require_scope
+from chassis.dependencies import settings_of
 from chassis.sqlite import DatabaseDep
 from orders.orders.inventory import InventoryClient, inventory_dependency
 from orders.settings import Settings
@@ -15,12 +16,7 @@ from orders.settings import Settings
 __all__ = ["CatalogDep", "DatabaseDep", "InventoryDep", "OrderReader", "OrderWriter", "SettingsDep"]
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.live.current
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(settings_of(Settings))]
 CatalogDep = Annotated[Downstream, Depends(downstream("catalog"))]
 InventoryDep = Annotated[InventoryClient, Depends(inventory_dependency)]  # with orders' own token
 # Who may order and see orders: a verified JWT relayed by a gateway; its ``sub`` owns the orders.

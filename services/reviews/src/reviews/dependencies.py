@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from chassis.auth import Principal, require_scope
+from chassis.dependencies import settings_of
 from chassis.sqlite import DatabaseDep
 from reviews.settings import Settings
 
 __all__ = ["DatabaseDep", "Reviewer", "SettingsDep"]
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.live.current
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(settings_of(Settings))]
 # The signed-in user who writes a review: a verified JWT with reviews:write; its ``sub`` is the author.
 Reviewer = Annotated[Principal, Depends(require_scope("reviews:write"))]
