@@ -154,8 +154,8 @@ def test_index_pops_the_list_into_daily_indices_and_publishes_errors_as_alerts()
 def test_logstash_port_and_codec_match_the_chassis() -> None:
     from logstash import TCPLogstashHandler
 
+    from chassis import ServiceSettings
     from chassis.logging import _LogstashHandler
-    from chassis.settings import ServiceSettings
 
     assert issubclass(_LogstashHandler, TCPLogstashHandler), "the chassis sends JSON lines over TCP"
     tcp, _ = only(pipeline("ingest").plugins("input"), "tcp")

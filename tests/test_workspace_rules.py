@@ -81,3 +81,25 @@ def test_chassis_never_imports_a_member_and_members_only_import_the_chassis() ->
         if member.name == "tests":
             continue
         assert foreign <= allowed, f"{member.name} imports {sorted(foreign - allowed)}"
+
+
+def test_members_import_the_chassis_top_level_names_from_chassis() -> None:
+    # one way to import each name: chassis.__all__ from chassis, the rest from their modules
+    import chassis
+
+    exported = set(chassis.__all__)
+    wrong = []
+    for member in [*MEMBERS, REPO / "tests"]:
+        if member.name == "chassis":
+            continue  # the chassis's own code and tests import its modules directly
+        for path in member.rglob("*.py"):
+            if ".venv" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("chassis."):
+                    wrong += [
+                        f"{path.relative_to(REPO)}:{node.lineno} {a.name}"
+                        for a in node.names
+                        if a.name in exported
+                    ]
+    assert not wrong, f"import these from chassis: {wrong}"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chassis import ServiceSettings
+from chassis import LiveSettings, ServiceSettings
 from chassis.config_client import (
     ConfigClient,
     ConfigClientSettings,
@@ -21,7 +21,6 @@ from chassis.config_client import (
     load_settings,
 )
 from chassis.refresh import Refresher, changed_keys
-from chassis.settings import LiveSettings
 from msa_cli.devstack import free_port
 
 

@@ -1,6 +1,8 @@
 """msa chassis: the cross-cutting parts every service shares, each done one way.
 
-Import the stable names from here; the modules hold the details.
+The import rule for members (``tests/test_workspace_rules.py`` checks it): the names below are
+imported from ``chassis`` itself; every other name from the module that owns it
+(``from chassis.auth import CurrentUser``, ``from chassis.params import id_path``).
 """
 
 from chassis.app import create_app, serve

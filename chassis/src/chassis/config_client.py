@@ -264,18 +264,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-# The config client that built each settings object (by identity); create_app picks it up for
-# live refresh. Settings built any other way (tests, config-service itself) get no refresh.
-_clients: dict[str, tuple[ServiceSettings, ConfigClient[Any]]] = {}
-
-
 def client_for(settings: ServiceSettings) -> ConfigClient[Any] | None:
-    entry = _clients.get(settings.service_name)
-    return entry[1] if entry is not None and entry[0] is settings else None
+    """The config client that built ``settings`` (``load_settings``), for create_app's live
+    refresh; None for settings built any other way (tests, config-service itself)."""
+    client = settings._config_client
+    return client if isinstance(client, ConfigClient) else None
 
 
 def _register(settings: S, config: ConfigClient[S]) -> S:
-    _clients[settings.service_name] = (settings, config)
+    settings._config_client = config
     return settings
 
 

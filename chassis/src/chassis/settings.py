@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -152,6 +152,10 @@ class ServiceSettings(BaseSettings):
     breaker: BreakerSettings = BreakerSettings()
     chaos: ChaosSettings = ChaosSettings()
     server: ServerSettings = ServerSettings()
+
+    # The chassis.config_client.ConfigClient that built these settings (load_settings), so
+    # create_app can refresh them live; None when built any other way. Not a setting.
+    _config_client: Any = PrivateAttr(default=None)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -17,9 +17,9 @@ from fastapi import FastAPI
 
 from catalog.main import create as create_catalog
 from catalog.settings import Settings as CatalogSettings
-from chassis import LiveSettings
+from chassis import BreakerSettings, LiveSettings
 from chassis.auth import ServiceTokenProvider
-from chassis.settings import BreakerSettings, ChaosSettings
+from chassis.settings import ChaosSettings
 from inventory.main import create as create_inventory
 from inventory.settings import Settings as InventorySettings
 from msa_testing.apps import TokenIssuer

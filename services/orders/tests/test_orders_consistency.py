@@ -10,7 +10,8 @@ import asyncio
 import random
 from collections import Counter
 
-from chassis.settings import BreakerSettings, ChaosSettings
+from chassis import BreakerSettings
+from chassis.settings import ChaosSettings
 from orders.orders import service
 from orders.orders.inventory import inventory_client
 

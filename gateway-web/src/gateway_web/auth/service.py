@@ -17,10 +17,9 @@ from fastapi import Request, Response, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader
 from pydantic import ValidationError
 
-from chassis import ServiceError
+from chassis import DownstreamUnavailable, ServiceError
 from chassis.auth import AuthServiceClient, InvalidCredentials, LoginsBusy, Principal, Unauthorized
 from chassis.context import user_var
-from chassis.http import DownstreamUnavailable
 from chassis.limits import read_limited_body
 from chassis.openapi import DocumentedScheme
 from gateway_web.auth.repository import SessionRecord, SessionRepository, SessionStoreUnavailable, new_secret
