@@ -12,8 +12,8 @@ from collections import Counter
 
 from chassis import BreakerSettings
 from chassis.settings import ChaosSettings
-from orders.orders import service
-from orders.orders.inventory import inventory_client
+from orders.customer_orders import service
+from orders.customer_orders.inventory import inventory_client
 
 from .conftest import Platform, set_chaos
 

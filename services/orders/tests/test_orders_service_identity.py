@@ -12,7 +12,7 @@ import jwt
 from chassis import ServiceError
 from chassis.auth import ServiceTokenProvider
 from msa_testing.apps import TokenIssuer
-from orders.orders import service
+from orders.customer_orders import service
 
 from .conftest import Platform
 

@@ -10,7 +10,7 @@ from chassis import Downstream, downstream
 from chassis.auth import Principal, require_scope
 from chassis.dependencies import settings_of
 from chassis.sqlite import DatabaseDep
-from orders.orders.inventory import InventoryClient, inventory_dependency
+from orders.customer_orders.inventory import InventoryClient, inventory_dependency
 from orders.settings import Settings
 
 __all__ = ["CatalogDep", "DatabaseDep", "InventoryDep", "OrderReader", "OrderWriter", "SettingsDep"]

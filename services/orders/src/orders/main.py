@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from chassis import create_app, serve
 from chassis.config_client import load_settings
 from chassis.sqlite import Database
-from orders.orders import repository, service
-from orders.orders.inventory import inventory_client
-from orders.orders.router import router as orders_router
+from orders.customer_orders import repository, service
+from orders.customer_orders.inventory import inventory_client
+from orders.customer_orders.router import router as orders_router
 from orders.settings import Settings
 
 __all__ = ["create", "run"]

@@ -7,8 +7,8 @@ from fastapi import FastAPI
 from chassis import create_app, serve
 from chassis.config_client import load_settings
 from chassis.sqlite import Database
-from reviews.reviews import repository
-from reviews.reviews.router import router as reviews_router
+from reviews.product_reviews import repository
+from reviews.product_reviews.router import router as reviews_router
 from reviews.settings import Settings
 
 __all__ = ["create", "run"]

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from chassis.chaos import inject_faults
 from chassis.params import IdempotencyKey, id_path
+from orders.customer_orders import service
+from orders.customer_orders.schemas import OrderCreate, OrderPage, OrderPublic
 from orders.dependencies import CatalogDep, DatabaseDep, InventoryDep, OrderReader, OrderWriter, SettingsDep
-from orders.orders import service
-from orders.orders.schemas import OrderCreate, OrderPage, OrderPublic
 
 __all__ = ["router"]
 

@@ -23,9 +23,9 @@ from typing import Any
 from chassis import Downstream, ServiceError
 from chassis.http import path_segment
 from chassis.sqlite import Database
-from orders.orders import repository
-from orders.orders.inventory import InventoryClient
-from orders.orders.schemas import OrderCreate, OrderPage, OrderPublic
+from orders.customer_orders import repository
+from orders.customer_orders.inventory import InventoryClient
+from orders.customer_orders.schemas import OrderCreate, OrderPage, OrderPublic
 
 __all__ = [
     "create_order",

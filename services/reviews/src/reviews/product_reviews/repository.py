@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from reviews.reviews.seed import demo_reviews
+from reviews.product_reviews.seed import demo_reviews
 
 __all__ = ["SCHEMA", "insert", "page_for_product", "seed", "summaries"]
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from chassis import ServiceError
 from chassis.sqlite import Database
-from reviews.reviews import repository
-from reviews.reviews.schemas import RatingSummary, ReviewCreate, ReviewPage, ReviewPublic, SummaryBatch
+from reviews.product_reviews import repository
+from reviews.product_reviews.schemas import (
+    RatingSummary,
+    ReviewCreate,
+    ReviewPage,
+    ReviewPublic,
+    SummaryBatch,
+)
 
 __all__ = ["create_review", "list_reviews", "summarise"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from orders.orders.seed import DEMO_ORDERS
+from orders.customer_orders.seed import DEMO_ORDERS
 
 __all__ = [
     "SCHEMA",

@@ -10,8 +10,8 @@ from chassis import ServiceError
 from chassis.chaos import inject_faults
 from chassis.params import id_path
 from reviews.dependencies import DatabaseDep, Reviewer
-from reviews.reviews import service
-from reviews.reviews.schemas import ReviewCreate, ReviewPage, ReviewPublic, SummaryBatch
+from reviews.product_reviews import service
+from reviews.product_reviews.schemas import ReviewCreate, ReviewPage, ReviewPublic, SummaryBatch
 
 __all__ = ["router"]
 
