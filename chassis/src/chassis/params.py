@@ -25,7 +25,15 @@ from fastapi import Depends, Header, Path
 from chassis.errors import ServiceError
 from chassis.openapi import problems
 
-__all__ = ["ID_PATTERN", "IdempotencyKey", "InvalidIdempotencyKey", "id_path", "idempotency_key"]
+__all__ = [
+    "ID_PATTERN",
+    "IdempotencyKey",
+    "InvalidIdempotencyKey",
+    "TooManyIds",
+    "id_list",
+    "id_path",
+    "idempotency_key",
+]
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
@@ -34,6 +42,20 @@ _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 def id_path(description: str) -> Any:
     """``Path(...)`` of an id: 422 problem+json unless it matches ``ID_PATTERN``."""
     return Path(pattern=ID_PATTERN, description=description)
+
+
+class TooManyIds(ServiceError):
+    status = 422
+    title = "Too many ids"
+
+
+def id_list(values: list[str], *, at_most: int, what: str = "ids") -> list[str]:
+    """The ids of a batch query (``ids=a&ids=b`` or ``ids=a,b``), blanks dropped; more than
+    ``at_most``: 422. An empty list is a valid, empty batch (an empty page asks for nothing)."""
+    ids = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    if len(ids) > at_most:
+        raise TooManyIds(f"Give at most {at_most} {what}.")
+    return ids
 
 
 class InvalidIdempotencyKey(ServiceError):

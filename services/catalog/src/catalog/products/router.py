@@ -9,9 +9,8 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from catalog.dependencies import CatalogWriter, DatabaseDep
 from catalog.products import service
 from catalog.products.schemas import ProductBatch, ProductCreate, ProductPage, ProductPublic, ProductUpdate
-from chassis import ServiceError
 from chassis.chaos import inject_faults
-from chassis.params import id_path
+from chassis.params import id_list, id_path
 
 __all__ = ["router"]
 
@@ -44,10 +43,7 @@ async def get_products(
         Query(min_length=1, max_length=MAX_BATCH, description="repeat `ids=` or give one comma-separated"),
     ],
 ) -> ProductBatch:
-    split = [part.strip() for value in ids for part in value.split(",") if part.strip()]
-    if len(split) > MAX_BATCH:  # an empty list (`ids=`) is an empty answer, e.g. for an empty page
-        raise ServiceError(f"Give at most {MAX_BATCH} ids.", status=422, title="Invalid ids")
-    return await service.get_products(db=db, ids=split)
+    return await service.get_products(db=db, ids=id_list(ids, at_most=MAX_BATCH))
 
 
 @router.get("/{product_id}", summary="One product", responses={404: {"description": "unknown id"}})

@@ -5,23 +5,17 @@ from __future__ import annotations
 import uuid
 
 from catalog.products import repository
+from catalog.products.errors import InvalidUpdate, ProductExists, ProductNotFound
 from catalog.products.schemas import ProductBatch, ProductCreate, ProductPage, ProductPublic, ProductUpdate
-from chassis import ServiceError
 from chassis.sqlite import Database
 
 __all__ = [
-    "ProductNotFound",
     "create_product",
     "get_product",
     "get_products",
     "list_products",
     "update_product",
 ]
-
-
-class ProductNotFound(ServiceError):
-    status = 404
-    title = "Product not found"
 
 
 async def list_products(
@@ -57,14 +51,14 @@ async def create_product(*, db: Database, product: ProductCreate) -> ProductPubl
     values["id"] = product.id or f"p-{uuid.uuid4().hex[:10]}"
     row = await db.write(lambda conn: repository.insert(conn, values))
     if row is None:
-        raise ServiceError(f"A product with id {values['id']!r} exists.", status=409, title="Conflict")
+        raise ProductExists(f"A product with id {values['id']!r} exists.")
     return ProductPublic(**row)
 
 
 async def update_product(*, db: Database, product_id: str, changes: ProductUpdate) -> ProductPublic:
     values = changes.model_dump(exclude_unset=True)
     if any(value is None for value in values.values()):
-        raise ServiceError("Fields cannot be set to null.", status=422, title="Invalid update")
+        raise InvalidUpdate("Fields cannot be set to null.")
     row = await db.write(lambda conn: repository.update(conn, product_id, values))
     if row is None:
         raise ProductNotFound(f"No product with id {product_id!r}.")

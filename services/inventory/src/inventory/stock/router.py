@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from chassis import ServiceError
 from chassis.chaos import inject_faults
-from chassis.params import id_path
+from chassis.params import id_list, id_path
 from inventory.dependencies import DatabaseDep, Reserver, StockAdmin
 from inventory.stock import service
+from inventory.stock.errors import UnknownSku
 from inventory.stock.schemas import ReservationCreate, ReservationPublic, StockBatch, StockLevel, StockUpdate
 
 __all__ = ["router"]
@@ -27,17 +27,14 @@ async def get_stock(
     db: DatabaseDep,
     skus: Annotated[list[str], Query(min_length=1, description="repeat `skus=` or give one comma-separated")],
 ) -> StockBatch:
-    split = [part.strip() for value in skus for part in value.split(",") if part.strip()]
-    if len(split) > MAX_BATCH:  # an empty list (`ids=`) is an empty answer, e.g. for an empty page
-        raise ServiceError(f"Give at most {MAX_BATCH} SKUs.", status=422, title="Invalid SKUs")
-    return await service.get_stock(db=db, skus=split)
+    return await service.get_stock(db=db, skus=id_list(skus, at_most=MAX_BATCH, what="SKUs"))
 
 
 @router.get("/stock/{sku}", summary="Stock of one SKU", responses={404: {"description": "unknown SKU"}})
 async def get_one(db: DatabaseDep, sku: Sku) -> StockLevel:
     batch = await service.get_stock(db=db, skus=[sku])
     if not batch.items:
-        raise ServiceError(f"Unknown SKU {sku!r}.", status=404, title="Unknown SKU")
+        raise UnknownSku(f"Unknown SKU {sku!r}.")
     return batch.items[0]
 
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
-from chassis import ServiceError
 from chassis.sqlite import Database
 from inventory.stock import repository
+from inventory.stock.errors import (
+    InsufficientStock,
+    ReservationConflict,
+    ReservationNotFound,
+    StockBelowReserved,
+    UnknownSku,
+)
 from inventory.stock.schemas import ReservationCreate, ReservationPublic, StockBatch, StockLevel, StockUpdate
 
 __all__ = ["get_reservation", "get_stock", "release", "reserve", "set_stock"]
@@ -39,17 +45,18 @@ async def reserve(*, db: Database, request: ReservationCreate) -> tuple[Reservat
     lines = [(line.sku, line.quantity) for line in request.lines]
     outcome = await db.write(lambda conn: repository.reserve(conn, request.order_id, lines))
     if outcome.unknown:
-        raise ServiceError(
-            f"Unknown SKUs: {', '.join(outcome.unknown)}.", status=422, title="Unknown SKU",
+        raise UnknownSku(
+            f"Unknown SKUs: {', '.join(outcome.unknown)}.",
+            status=422,
             extras={"unknown_skus": list(outcome.unknown)},
-        )  # fmt: skip
+        )
     if outcome.insufficient:
-        raise ServiceError(
-            "Not enough stock for every line; nothing was reserved.", status=409, title="Insufficient stock",
+        raise InsufficientStock(
+            "Not enough stock for every line; nothing was reserved.",
             extras={"insufficient": [asdict(item) for item in outcome.insufficient]},
-        )  # fmt: skip
+        )
     if outcome.conflict:
-        raise ServiceError(f"Order {request.order_id}: {outcome.conflict}.", status=409, title="Conflict")
+        raise ReservationConflict(f"Order {request.order_id}: {outcome.conflict}.")
     assert outcome.reservation is not None
     if outcome.created:
         log.info("reserved %s line(s) for order %s", len(lines), request.order_id)
@@ -64,9 +71,7 @@ async def release(*, db: Database, order_id: str) -> ReservationPublic:
 async def get_reservation(*, db: Database, order_id: str) -> ReservationPublic:
     row = await db.read(lambda conn: repository.fetch_reservation(conn, order_id))
     if row is None:
-        raise ServiceError(
-            f"No reservation for order {order_id!r}.", status=404, title="Reservation not found"
-        )
+        raise ReservationNotFound(f"No reservation for order {order_id!r}.")
     return ReservationPublic(**row)
 
 
@@ -74,9 +79,7 @@ async def set_stock(*, db: Database, sku: str, update: StockUpdate) -> tuple[Sto
     """The new level and whether the SKU is new to inventory."""
     result = await db.write(lambda conn: repository.set_on_hand(conn, sku, update.on_hand))
     if result is None:
-        raise ServiceError(
-            "More units are reserved than that; release reservations first.", status=409, title="Conflict"
-        )
+        raise StockBelowReserved("More units are reserved than that; release reservations first.")
     row, created = result
     log.info("stock of %s set to %s", sku, update.on_hand)
     return _level(row), created

@@ -20,10 +20,19 @@ import logging
 import uuid
 from typing import Any
 
-from chassis import Downstream, ServiceError
+from chassis import Downstream
 from chassis.http import path_segment
 from chassis.sqlite import Database
 from orders.customer_orders import repository
+from orders.customer_orders.errors import (
+    IdempotencyKeyReused,
+    InventoryRefused,
+    MixedCurrencies,
+    OrderAbandoned,
+    OrderNotFound,
+    RequestInProgress,
+    UnknownProducts,
+)
 from orders.customer_orders.inventory import InventoryClient
 from orders.customer_orders.schemas import OrderCreate, OrderPage, OrderPublic
 
@@ -37,11 +46,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class OrderNotFound(ServiceError):
-    status = 404
-    title = "Order not found"
 
 
 def request_hash(order: OrderCreate) -> str:
@@ -68,16 +72,9 @@ async def create_order(
         )
     )
     if claim.state == "mismatch":
-        raise ServiceError(
-            "This Idempotency-Key was used with a different request body.",
-            status=409,
-            title="Idempotency key reused",
-        )
+        raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body.")
     if claim.state == "in_progress":
-        raise ServiceError(
-            "A request with this Idempotency-Key is still being processed.",
-            status=409, title="Request in progress", headers={"Retry-After": "1"},
-        )  # fmt: skip
+        raise RequestInProgress("A request with this Idempotency-Key is still being processed.")
     if claim.state == "done":
         return await get_order(db=db, user=user, order_id=claim.order_id), False
 
@@ -102,9 +99,7 @@ async def create_order(
         await _undo(db, inventory, order_id)
         raise
     if row is None:  # abandoned while we waited; recovery releases its stock
-        raise ServiceError(
-            "The order took too long and was abandoned; retry.", status=503, headers={"Retry-After": "1"}
-        )
+        raise OrderAbandoned("The order took too long and was abandoned; retry.")
     log.info("order %s placed: %s line(s), %s %s", order_id, len(lines), row["total_cents"], currency)
     return OrderPublic(**row), True
 
@@ -115,13 +110,12 @@ async def _price(catalog: Downstream, order: OrderCreate) -> tuple[list[dict[str
     products = {product["id"]: product for product in found["items"]}
     missing = [pid for pid in ids if pid not in products]
     if missing:
-        raise ServiceError(
-            f"Unknown products: {', '.join(missing)}.", status=422, title="Unknown product",
-            extras={"unknown_products": missing},
-        )  # fmt: skip
+        raise UnknownProducts(
+            f"Unknown products: {', '.join(missing)}.", extras={"unknown_products": missing}
+        )
     currencies = {products[pid]["currency"] for pid in ids}
     if len(currencies) != 1:
-        raise ServiceError("Products priced in different currencies cannot share an order.", status=422)
+        raise MixedCurrencies("Products priced in different currencies cannot share an order.")
     lines = [
         {
             "product_id": line.product_id,
@@ -145,7 +139,7 @@ async def _reserve(inventory: InventoryClient, order_id: str, order: OrderCreate
         return
     problem = response.json() if response.headers.get("content-type", "").endswith("json") else {}
     extras = {name: problem[name] for name in ("insufficient", "unknown_skus") if name in problem}
-    raise ServiceError(
+    raise InventoryRefused(
         problem.get("detail") or "inventory refused the reservation",
         status=response.status_code, title=problem.get("title"), extras=extras,
     )  # fmt: skip
@@ -154,7 +148,7 @@ async def _reserve(inventory: InventoryClient, order_id: str, order: OrderCreate
 async def release_reservation(inventory: InventoryClient, order_id: str) -> None:
     response = await inventory.request("POST", f"/reservations/{path_segment(order_id)}/release")
     if response.status_code != 200:
-        raise ServiceError(f"inventory answered {response.status_code} to a release", status=502)
+        raise InventoryRefused(f"inventory answered {response.status_code} to a release")
 
 
 async def _forget(db: Database, order_id: str) -> None:

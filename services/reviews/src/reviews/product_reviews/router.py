@@ -6,9 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, status
 
-from chassis import ServiceError
 from chassis.chaos import inject_faults
-from chassis.params import id_path
+from chassis.params import id_list, id_path
 from reviews.dependencies import DatabaseDep, Reviewer
 from reviews.product_reviews import service
 from reviews.product_reviews.schemas import ReviewCreate, ReviewPage, ReviewPublic, SummaryBatch
@@ -45,10 +44,9 @@ async def summaries(
         list[str], Query(min_length=1, description="repeat `product_ids=` or give one comma-separated")
     ],
 ) -> SummaryBatch:
-    split = [part.strip() for value in product_ids for part in value.split(",") if part.strip()]
-    if len(split) > MAX_BATCH:  # an empty list (`ids=`) is an empty answer, e.g. for an empty page
-        raise ServiceError(f"Give at most {MAX_BATCH} product ids.", status=422, title="Invalid product ids")
-    return await service.summarise(db=db, product_ids=split)
+    return await service.summarise(
+        db=db, product_ids=id_list(product_ids, at_most=MAX_BATCH, what="product ids")
+    )
 
 
 @router.post(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chassis import ServiceError
 from chassis.sqlite import Database
 from reviews.product_reviews import repository
+from reviews.product_reviews.errors import AlreadyReviewed
 from reviews.product_reviews.schemas import (
     RatingSummary,
     ReviewCreate,
@@ -45,5 +45,5 @@ async def create_review(*, db: Database, product_id: str, author: str, review: R
     values = {"product_id": product_id, "author": author, **review.model_dump()}
     row = await db.write(lambda conn: repository.insert(conn, values))
     if row is None:
-        raise ServiceError("You have already reviewed this product.", status=409, title="Conflict")
+        raise AlreadyReviewed("You have already reviewed this product.")
     return ReviewPublic(**row)

@@ -1,0 +1,59 @@
+"""What orders refuses, by name (each a problem+json status)."""
+
+from __future__ import annotations
+
+from chassis import ServiceError
+
+__all__ = [
+    "IdempotencyKeyReused",
+    "InventoryRefused",
+    "MixedCurrencies",
+    "OrderAbandoned",
+    "OrderNotFound",
+    "RequestInProgress",
+    "UnknownProducts",
+]
+
+
+class OrderNotFound(ServiceError):
+    status = 404
+    title = "Order not found"
+
+
+class IdempotencyKeyReused(ServiceError):
+    status = 409
+    title = "Idempotency key reused"
+
+
+class RequestInProgress(ServiceError):
+    status = 409
+    title = "Request in progress"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
+
+
+class UnknownProducts(ServiceError):
+    status = 422
+    title = "Unknown product"
+
+
+class MixedCurrencies(ServiceError):
+    status = 422
+    title = "Mixed currencies"
+
+
+class OrderAbandoned(ServiceError):
+    status = 503
+    title = "Service Unavailable"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
+
+
+class InventoryRefused(ServiceError):
+    """inventory said no: its status and problem relayed (409 short stock...), or 502 when its
+    answer makes no sense for the call."""
+
+    status = 502
+    title = "Bad Gateway"
