@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -32,9 +33,18 @@ from fastapi import Response
 from pydantic import BaseModel, Field
 
 from chassis.errors import ServiceError
-from chassis.http import DownstreamError, DownstreamUnavailable, _relay
+from chassis.http import Downstream, DownstreamError, DownstreamUnavailable, _relay
 
-__all__ = ["DEGRADED_HEADER", "BffSettings", "BudgetExceeded", "View", "mark_degraded", "relayed_error"]
+__all__ = [
+    "DEGRADED_HEADER",
+    "BffSettings",
+    "BudgetExceeded",
+    "IdempotentWrite",
+    "View",
+    "idempotent_write",
+    "mark_degraded",
+    "relayed_error",
+]
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +171,35 @@ def relayed_error(response: httpx.Response) -> DownstreamError:
     """The downstream's 4xx as our own problem+json (same status, detail, Retry-After), for
     callers of ``Downstream.request`` that need the status or headers of a success too."""
     return _relay(response)
+
+
+@dataclass(frozen=True)
+class IdempotentWrite:
+    """How the callee answered an idempotent write: its body, 201 (new) or 200 (the same key and
+    body again), and whether it was such a replay (``Idempotent-Replayed: true``)."""
+
+    body: Any
+    status_code: int
+    replayed: bool
+
+    def answer(self, response: Response, location: str) -> None:
+        """The same outcome on our response: status, ``Location``, ``Idempotent-Replayed``."""
+        response.status_code = self.status_code
+        response.headers["Location"] = location
+        if self.replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+
+
+async def idempotent_write(
+    downstream: Downstream, path: str, *, json: Any, key: str, headers: Mapping[str, str]
+) -> IdempotentWrite:
+    """POST a write the callee makes idempotent by ``Idempotency-Key`` (checked at the edge first,
+    ``chassis.params.IdempotencyKey``) and relay the outcome; a 4xx becomes our own problem+json.
+    Not bounded by a page budget: cutting a write short would leave the client guessing, the
+    downstream timeout bounds it, and a retry with the same key is safe."""
+    response = await downstream.request("POST", path, json=json, headers={**headers, "Idempotency-Key": key})
+    if response.status_code >= 400:
+        raise relayed_error(response)
+    return IdempotentWrite(
+        response.json(), response.status_code, response.headers.get("idempotent-replayed") == "true"
+    )

@@ -36,13 +36,10 @@ async def create_order(
     response: Response,
     idempotency_key: IdempotencyKey,
 ) -> OrderCompact:
-    placed, status_code, replayed = await service.create_order(
+    placed, written = await service.create_order(
         orders=orders, user=user, order=order, idempotency_key=idempotency_key
     )
-    response.status_code = status_code
-    response.headers["Location"] = f"/m/orders/{placed.id}"
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    written.answer(response, location=f"/m/orders/{placed.id}")
     return placed
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from chassis import Downstream
 from chassis.auth import Principal
-from chassis.bff import View, relayed_error
+from chassis.bff import IdempotentWrite, View, idempotent_write
 from chassis.http import path_segment
 from gateway_mobile.orders.schemas import OrderCompact, OrderCreate, OrderFeed, OrderItem
 from gateway_mobile.pagination import BadCursor, cursor_for, window
@@ -26,15 +26,12 @@ Json = Mapping[str, Any]
 
 async def create_order(
     *, orders: Downstream, user: Principal, order: OrderCreate, idempotency_key: str
-) -> tuple[OrderCompact, int, bool]:
-    """The order, the status orders answered (201 new, 200 replayed) and whether it was a replay."""
-    # the key was checked at the edge (chassis.params) by the rule orders applies
-    headers = {**user.auth_header(), "Idempotency-Key": idempotency_key}
-    response = await orders.request("POST", "/orders", json=order.model_dump(), headers=headers)
-    if response.status_code >= 400:
-        raise relayed_error(response)
-    replayed = response.headers.get("idempotent-replayed") == "true"
-    return _compact(response.json()), response.status_code, replayed
+) -> tuple[OrderCompact, IdempotentWrite]:
+    """The order, and how orders answered (201 new, 200 replayed)."""
+    written = await idempotent_write(
+        orders, "/orders", json=order.model_dump(), key=idempotency_key, headers=user.auth_header()
+    )
+    return _compact(written.body), written
 
 
 async def list_orders(

@@ -39,7 +39,7 @@ async def create_order(
     response: Response,
     idempotency_key: IdempotencyKey,
 ) -> OrderView:
-    placed = await service.create_order(
+    placed, written = await service.create_order(
         orders=orders,
         catalog=catalog,
         user=user,
@@ -47,12 +47,9 @@ async def create_order(
         order=order,
         idempotency_key=idempotency_key,
     )
-    response.status_code = placed.status_code
-    response.headers["Location"] = f"/api/orders/{placed.order.id}"
-    if placed.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    mark_degraded(response, placed.order.degraded)
-    return placed.order
+    written.answer(response, location=f"/api/orders/{placed.id}")
+    mark_degraded(response, placed.degraded)
+    return placed
 
 
 @router.get("", summary="The user's orders, newest first, with product names and pictures")

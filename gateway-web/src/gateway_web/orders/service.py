@@ -12,20 +12,13 @@ from typing import Any
 
 from chassis import Downstream
 from chassis.auth import Principal
-from chassis.bff import View, relayed_error
+from chassis.bff import IdempotentWrite, View, idempotent_write
 from chassis.http import path_segment
 from gateway_web.orders.schemas import OrderCreate, OrderLineView, OrderList, OrderView
 
-__all__ = ["PlacedOrder", "create_order", "get_order", "list_orders"]
+__all__ = ["create_order", "get_order", "list_orders"]
 
 Json = Mapping[str, Any]
-
-
-class PlacedOrder:
-    """The order and how orders answered (201 new, 200 replayed for the same Idempotency-Key)."""
-
-    def __init__(self, order: OrderView, status_code: int, replayed: bool) -> None:
-        self.order, self.status_code, self.replayed = order, status_code, replayed
 
 
 async def create_order(
@@ -36,18 +29,14 @@ async def create_order(
     budget_s: float,
     order: OrderCreate,
     idempotency_key: str,
-) -> PlacedOrder:
-    # the key was checked at the edge (chassis.params) by the rule orders applies
-    headers = {**user.auth_header(), "Idempotency-Key": idempotency_key}
-    # A write is not bounded by the page budget: cutting it short would leave the client guessing;
-    # the orders client timeout bounds it, and a retry with the same key is safe.
-    response = await orders.request("POST", "/orders", json=order.model_dump(), headers=headers)
-    if response.status_code >= 400:
-        raise relayed_error(response)
+) -> tuple[OrderView, IdempotentWrite]:
+    """The order with its pictures, and how orders answered (201 new, 200 replayed)."""
+    written = await idempotent_write(
+        orders, "/orders", json=order.model_dump(), key=idempotency_key, headers=user.auth_header()
+    )
     async with View(budget_s) as view:
-        thumbs = await _thumbs(view, catalog, [response.json()])
-    replayed = response.headers.get("idempotent-replayed") == "true"
-    return PlacedOrder(_view(response.json(), thumbs, view.degraded), response.status_code, replayed)
+        thumbs = await _thumbs(view, catalog, [written.body])
+    return _view(written.body, thumbs, view.degraded), written
 
 
 async def list_orders(
