@@ -147,10 +147,11 @@ async def test_bad_input_is_problem_json(gateway: Callable[..., FastAPI], run: R
 async def test_a_hanging_part_is_dropped_when_the_budget_runs_out(
     gateway: Callable[..., FastAPI], run: Runner
 ) -> None:
-    # reviews hangs for 30 s; the downstream timeout is 2 s; the page's budget is 0.3 s.
+    # reviews hangs for 30 s; the downstream timeout is 4 s; the page's budget is 0.8 s (room for
+    # catalog and inventory to answer on a loaded machine).
     with flaky_server() as hanging:
         hanging.mode = "hang"
-        app = gateway(reviews_url=hanging.url, http={"timeout_s": 2.0}, bff={"budget_s": 0.3})
+        app = gateway(reviews_url=hanging.url, http={"timeout_s": 4.0}, bff={"budget_s": 0.8})
         async with run(app) as web:
             start = time.perf_counter()
             response = await web.get("/api/products/p-1001")
@@ -158,11 +159,11 @@ async def test_a_hanging_part_is_dropped_when_the_budget_runs_out(
             assert response.status_code == 200, response.text
             assert response.json()["degraded"] == ["reviews"]
             assert response.json()["stock"] is not None
-            # Not a speed benchmark: without the budget this answer would take the 2 s timeout.
-            assert elapsed < 1.5, f"the page waited {elapsed:.1f}s for a part past its budget"
+            # Not a speed benchmark: without the budget this answer would take the 4 s timeout.
+            assert elapsed < 3.0, f"the page waited {elapsed:.1f}s for a part past its budget"
             # The late calls were not cancelled: they ran into their timeout, and the breaker counted it.
             metrics = app.state.downstreams["reviews"].breaker.metrics
-            for _ in range(100):
+            for _ in range(200):
                 if metrics.snapshot()["counts"]["timeout"] == 2:
                     break
                 await asyncio.sleep(0.05)
