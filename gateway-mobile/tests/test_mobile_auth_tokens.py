@@ -139,12 +139,12 @@ async def test_bodies_are_size_limited_and_validated(mobile: httpx.AsyncClient) 
         ("/auth/token", b'{"username": "alice"}', "application/json", 422),
         (
             "/auth/token",
-            b'{"username": "alice", "password": "' + b"p" * 5000 + b'"}',
+            b'{"username": "alice", "password": "' + b"p" * 70_000 + b'"}',  # over the 64 KiB limit
             "application/json",
             413,
         ),
         ("/auth/refresh", b"[]", "application/json", 422),
-        ("/auth/refresh", b"refresh_token=abc", "application/x-www-form-urlencoded", 415),
+        ("/auth/refresh", b"refresh_token=abc", "application/x-www-form-urlencoded", 422),  # JSON only
     ]
     for path, body, content_type, status in cases:
         response = await mobile.post(path, content=body, headers={"content-type": content_type})

@@ -57,7 +57,6 @@ class AuthClientSettings(AuthSettings):
     introspection_cache_s: float = Field(
         5.0, ge=0, le=60, description="see AuthServiceClient: revocation delay"
     )
-    max_body_bytes: int = Field(4096, ge=256)
     login_concurrency: int = Field(
         8,
         ge=1,

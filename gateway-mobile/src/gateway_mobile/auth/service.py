@@ -3,21 +3,14 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
 
 from chassis import ServiceError
 from chassis.auth import AuthServiceClient, BearerScheme, Principal, TokenSet, bearer_token
 from chassis.context import user_var
-from chassis.limits import read_limited_body
 from gateway_mobile.auth.schemas import LogoutRequest, Me, RefreshRequest, TokenRequest, TokenResponse
-from gateway_mobile.auth.settings import MobileAuthSettings
 
 __all__ = ["bearer_user", "issue", "logout", "me", "refresh"]
-
-M = TypeVar("M", bound=BaseModel)
 
 
 def _client(request: Request) -> AuthServiceClient:
@@ -25,27 +18,7 @@ def _client(request: Request) -> AuthServiceClient:
     return client
 
 
-async def _body(request: Request, model: type[M]) -> M:
-    settings: MobileAuthSettings = request.app.state.live.current.auth
-    raw = await read_limited_body(request, limit=settings.max_body_bytes, content_type="application/json")
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        # never echo the input: it holds a password or a token
-        errors = [
-            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-            for e in exc.errors(include_input=False)
-        ]
-        raise ServiceError(
-            f"{len(errors)} field(s) failed validation",
-            status=422,
-            title="Request validation failed",
-            extras={"errors": errors},
-        ) from None
-
-
-async def issue(*, request: Request) -> TokenResponse:
-    body = await _body(request, TokenRequest)
+async def issue(*, request: Request, body: TokenRequest) -> TokenResponse:
     tokens = await _client(request).password_grant(
         username=body.username,
         password=body.password,
@@ -55,14 +28,12 @@ async def issue(*, request: Request) -> TokenResponse:
     return _response(tokens)
 
 
-async def refresh(*, request: Request) -> TokenResponse:
-    body = await _body(request, RefreshRequest)
+async def refresh(*, request: Request, body: RefreshRequest) -> TokenResponse:
     return _response(await _client(request).refresh(body.refresh_token))
 
 
-async def logout(*, request: Request) -> None:
+async def logout(*, request: Request, body: LogoutRequest | None) -> None:
     """Ends the session of the refresh token in the body, or else of the bearer token."""
-    body = await _body(request, LogoutRequest) if request.headers.get("content-length", "0") != "0" else None
     if body is not None and body.refresh_token:
         await _client(request).revoke(body.refresh_token, hint="refresh_token")
         return

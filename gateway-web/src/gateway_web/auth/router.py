@@ -5,7 +5,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from chassis.auth import Principal
-from chassis.openapi import raw_body
 from gateway_web.auth import service
 from gateway_web.auth.schemas import LoginRequest, LoginResponse, Me
 
@@ -13,19 +12,15 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-# the route reads its body itself (size limit first, then the model)
-_JSON_BODY = raw_body({"application/json": LoginRequest.model_json_schema()})
-
 
 @router.post(
     "/login",
     summary="Log in: sets the HttpOnly session cookie and returns the CSRF token",
-    openapi_extra=_JSON_BODY,
     responses={401: {"description": "wrong username or password"}, 429: {"description": "a login limit"}},
 )
-async def login(request: Request, response: Response) -> LoginResponse:
+async def login(request: Request, response: Response, credentials: LoginRequest) -> LoginResponse:
     response.headers["Cache-Control"] = "no-store"
-    return await service.login(request=request, response=response)
+    return await service.login(request=request, response=response, credentials=credentials)
 
 
 @router.post("/logout", status_code=204, summary="End the session (needs the X-CSRF-Token header)")

@@ -15,12 +15,10 @@ from typing import Annotated
 
 from fastapi import Request, Response, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader
-from pydantic import ValidationError
 
 from chassis import DownstreamUnavailable, ServiceError
 from chassis.auth import AuthServiceClient, InvalidCredentials, LoginsBusy, Principal, Unauthorized
 from chassis.context import user_var
-from chassis.limits import read_limited_body
 from chassis.openapi import DocumentedScheme
 from gateway_web.auth.repository import SessionRecord, SessionRepository, SessionStoreUnavailable, new_secret
 from gateway_web.auth.schemas import LoginRequest, LoginResponse, Me
@@ -84,13 +82,8 @@ def _repository(request: Request) -> SessionRepository:
     return SessionRepository(request.app.state.redis)
 
 
-async def login(*, request: Request, response: Response) -> LoginResponse:
+async def login(*, request: Request, response: Response, credentials: LoginRequest) -> LoginResponse:
     settings = _settings(request)
-    raw = await read_limited_body(request, limit=settings.max_body_bytes, content_type="application/json")
-    try:
-        credentials = LoginRequest.model_validate_json(raw)
-    except ValidationError as exc:
-        raise _invalid_body(exc) from None
     client, repository = _client(request), _repository(request)
     tokens = await client.password_grant(
         username=credentials.username,
@@ -259,17 +252,4 @@ async def _revoke_quietly(client: AuthServiceClient, refresh_token: str) -> None
 def _me(principal: Principal) -> Me:
     return Me(
         sub=principal.sub, scope=principal.scope, client_id=principal.client_id, expires_at=principal.exp
-    )
-
-
-def _invalid_body(exc: ValidationError) -> ServiceError:
-    # never echo the input: it holds a password
-    errors = [
-        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors(include_input=False)
-    ]
-    return ServiceError(
-        f"{len(errors)} field(s) failed validation",
-        status=422,
-        title="Request validation failed",
-        extras={"errors": errors},
     )
