@@ -12,6 +12,8 @@ Dockerfile builds any member, the dashboard finds services in the registry. Stan
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import keyword
 import re
 import sys
 from pathlib import Path
@@ -59,16 +61,35 @@ class Settings(ServiceSettings):
     greeting: str = Field("Hello", description="deploy/config-repo/{name}.yml; changes live on commit")
 '''
 
-ROUTER = '''\
-"""{name}'s API. Replace the greeting with your domain."""
+DEPENDENCIES = '''\
+"""Annotated dependency aliases of {name}."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import Depends
+
+from chassis.dependencies import settings_of
+from {package}.settings import Settings
+
+__all__ = ["SettingsDep"]
+
+SettingsDep = Annotated[Settings, Depends(settings_of(Settings))]  # the current snapshot
+'''
+
+ROUTER = '''\
+"""{name}'s API. Replace the greeting with your domain (a package per domain: router.py,
+service.py, repository.py, schemas.py, errors.py, as services/reviews does)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
 
 from chassis.params import id_path
+from {package}.dependencies import SettingsDep
 
 __all__ = ["router"]
 
@@ -78,9 +99,8 @@ Name = Annotated[str, id_path("who to greet")]
 
 
 @router.get("/greetings/{{who}}", summary="A greeting, in the words config-service gives")
-async def greet(request: Request, who: Name) -> dict[str, str]:
-    greeting = request.app.state.live.current.greeting  # the current settings snapshot
-    return {{"greeting": f"{{greeting}}, {{who}}!"}}
+async def greet(settings: SettingsDep, who: Name) -> dict[str, str]:
+    return {{"greeting": f"{{settings.greeting}}, {{who}}!"}}
 '''
 
 MAIN = '''\
@@ -160,6 +180,12 @@ def scaffold(name: str, repo: Path = REPO) -> list[Path]:
     if not NAME.match(name):
         raise ValueError(f"{name!r}: use lower-case letters, digits and single dashes (e.g. 'shipping')")
     package = name.replace("-", "_")
+    taken = keyword.iskeyword(package) or package in sys.stdlib_module_names
+    members = [*repo.glob(f"*/src/{package}"), *repo.glob(f"services/*/src/{package}")]
+    if taken or importlib.util.find_spec(package) is not None or members:
+        raise ValueError(
+            f"{name}: its package {package!r} would shadow an existing module; pick another name"
+        )
     folder = repo / "services" / name
     config = repo / "deploy" / "config-repo" / f"{name}.yml"
     compose_file = repo / "docker-compose.yml"
@@ -176,6 +202,7 @@ def scaffold(name: str, repo: Path = REPO) -> list[Path]:
         folder / "README.md": README,
         folder / "src" / package / "__init__.py": f'"""{name}."""\n',
         folder / "src" / package / "settings.py": SETTINGS,
+        folder / "src" / package / "dependencies.py": DEPENDENCIES,
         folder / "src" / package / "router.py": ROUTER,
         folder / "src" / package / "main.py": MAIN,
         folder / "tests" / f"test_{package}.py": TEST,

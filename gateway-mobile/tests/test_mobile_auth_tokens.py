@@ -144,7 +144,7 @@ async def test_bodies_are_size_limited_and_validated(mobile: httpx.AsyncClient) 
             413,
         ),
         ("/auth/refresh", b"[]", "application/json", 422),
-        ("/auth/refresh", b"refresh_token=abc", "application/x-www-form-urlencoded", 422),  # JSON only
+        ("/auth/refresh", b"refresh_token=abc", "application/x-www-form-urlencoded", 415),  # JSON only
     ]
     for path, body, content_type, status in cases:
         response = await mobile.post(path, content=body, headers={"content-type": content_type})

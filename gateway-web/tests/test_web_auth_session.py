@@ -111,13 +111,17 @@ async def test_malformed_and_oversize_bodies_are_4xx_problems(web: httpx.AsyncCl
         (b"{not json", "application/json", 422),
         (b'{"username": "alice"}', "application/json", 422),
         (b'{"username": "alice", "password": "x"}' + b" " * 70_000, "application/json", 413),  # 64 KiB
-        (b"username=alice&password=alice-password", "application/x-www-form-urlencoded", 422),
+        (b"username=alice&password=alice-password", "application/x-www-form-urlencoded", 415),
+        (b'{"username": "alice", "password": "alice-password"}', "text/plain", 415),  # no preflight
     ]
     for body, content_type, status in cases:
         response = await web.post("/auth/login", content=body, headers={"content-type": content_type})
         assert response.status_code == status, response.text
         assert response.headers["content-type"] == PROBLEM
         assert "alice-password" not in response.text
+    # no Content-Type at all (FastAPI alone would read it as JSON): a cross-site form cannot log in
+    bare = await web.post("/auth/login", content=b'{"username": "alice", "password": "alice-password"}')
+    assert bare.status_code == 415, bare.text
 
 
 async def test_a_revoked_session_is_rejected_at_once(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path
+from fastapi import Depends, Header, Path, Request
 
 from chassis.errors import ServiceError
 from chassis.openapi import problems
@@ -29,10 +29,12 @@ __all__ = [
     "ID_PATTERN",
     "IdempotencyKey",
     "InvalidIdempotencyKey",
+    "NotJson",
     "TooManyIds",
     "id_list",
     "id_path",
     "idempotency_key",
+    "json_only",
 ]
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -42,6 +44,21 @@ _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 def id_path(description: str) -> Any:
     """``Path(...)`` of an id: 422 problem+json unless it matches ``ID_PATTERN``."""
     return Path(pattern=ID_PATTERN, description=description)
+
+
+class NotJson(ServiceError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
+@problems(415)
+async def json_only(request: Request) -> None:
+    """``dependencies=[Depends(json_only)]``: a JSON body or 415. FastAPI would parse a body sent
+    with no Content-Type (or text/plain) as JSON, which is what a cross-site form may send without
+    a CORS preflight; credentials routes (login, token) take only what a script must declare."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise NotJson("Send the body as application/json.")
 
 
 class TooManyIds(ServiceError):

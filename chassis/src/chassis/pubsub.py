@@ -55,10 +55,10 @@ async def subscribe_forever(
         try:
             async with connection.pubsub(ignore_subscribe_messages=True) as pubsub:
                 await pubsub.subscribe(*channels)
+                if on_subscribed is not None:
+                    await on_subscribed(subscribed_before)  # may fail too: then still an outage
                 if failing:
                     log.info("%s: subscribed again", name)
-                if on_subscribed is not None:
-                    await on_subscribed(subscribed_before)
                 subscribed_before, failing, backoff = True, False, 0.5
                 while True:
                     message = await pubsub.get_message(timeout=idle_s)

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from chassis.auth import Principal
+from chassis.params import json_only
 from gateway_mobile.auth import service
 from gateway_mobile.auth.schemas import LogoutRequest, Me, RefreshRequest, TokenRequest, TokenResponse
 
@@ -17,6 +18,7 @@ me_router = APIRouter(prefix="/m", tags=["auth"])
 @router.post(
     "/token",
     summary="Log in: access + refresh token (relayed as client `mobile`)",
+    dependencies=[Depends(json_only)],
     responses={401: {"description": "wrong username or password"}, 429: {"description": "a login limit"}},
 )
 async def token(request: Request, response: Response, body: TokenRequest) -> TokenResponse:
@@ -27,6 +29,7 @@ async def token(request: Request, response: Response, body: TokenRequest) -> Tok
 @router.post(
     "/refresh",
     summary="New token pair; the old refresh token is spent (reuse ends the session)",
+    dependencies=[Depends(json_only)],
     responses={401: {"description": "the refresh token is unknown, spent or expired"}},
 )
 async def refresh(request: Request, response: Response, body: RefreshRequest) -> TokenResponse:

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from chassis.auth import Principal
+from chassis.params import json_only
 from gateway_web.auth import service
 from gateway_web.auth.schemas import LoginRequest, LoginResponse, Me
 
@@ -16,6 +17,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 @router.post(
     "/login",
     summary="Log in: sets the HttpOnly session cookie and returns the CSRF token",
+    dependencies=[Depends(json_only)],  # a cross-site form cannot log a browser in
     responses={401: {"description": "wrong username or password"}, 429: {"description": "a login limit"}},
 )
 async def login(request: Request, response: Response, credentials: LoginRequest) -> LoginResponse:

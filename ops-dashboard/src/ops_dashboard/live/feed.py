@@ -23,7 +23,7 @@ __all__ = ["ALERTS_CHANNEL", "RedisFeed"]
 log = logging.getLogger(__name__)
 
 ALERTS_CHANNEL = "msa:alerts"
-_BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.5, 5.0
+_BACKOFF_MAX_S = 5.0
 
 
 class RedisFeed:

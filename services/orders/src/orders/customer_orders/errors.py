@@ -53,7 +53,6 @@ class OrderAbandoned(ServiceError):
 
 class InventoryRefused(ServiceError):
     """inventory said no: its status and problem relayed (409 short stock...), or 502 when its
-    answer makes no sense for the call."""
+    answer makes no sense for the call. No fixed title: the status's own phrase, or inventory's."""
 
     status = 502
-    title = "Bad Gateway"
