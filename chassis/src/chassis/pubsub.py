@@ -58,7 +58,7 @@ async def subscribe_forever(
                 if on_subscribed is not None:
                     await on_subscribed(subscribed_before)  # may fail too: then still an outage
                 if failing:
-                    log.info("%s: subscribed again", name)
+                    log.info("%s channel subscribed again", name)
                 subscribed_before, failing, backoff = True, False, 0.5
                 while True:
                     message = await pubsub.get_message(timeout=idle_s)
@@ -73,7 +73,7 @@ async def subscribe_forever(
                         await on_idle()
         except (RedisError, OSError) as exc:
             if not failing:
-                log.warning("%s: channel lost (%s); subscribing again", name, type(exc).__name__)
+                log.warning("%s channel lost (%s); subscribing again", name, type(exc).__name__)
                 if on_lost is not None:
                     await on_lost(exc)
             failing = True

@@ -264,7 +264,7 @@ async def listen_for_revocations(redis_url: str, client: AuthServiceClient) -> N
 
     try:
         await subscribe_forever(
-            "revocation channel (token checks uncached meanwhile)",
+            "revocation (token checks uncached meanwhile)",
             redis_url,
             [REVOCATION_CHANNEL],
             on_message=revoked,
