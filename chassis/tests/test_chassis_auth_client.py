@@ -126,7 +126,7 @@ async def test_grants_beyond_the_concurrency_limit_are_refused_at_once(
 ) -> None:
     service, url = fake
     async with client(url, redis_url, login_concurrency=2, login_queue_s=0.05) as (auth, _):
-        service.token_delay_s = 0.2
+        service.token_delay_s = 0.1  # holds both turns past the 0.05 s queue, well inside the 0.3 s budget
 
         async def attempt() -> tuple[str, float]:
             started = time.perf_counter()
