@@ -24,12 +24,14 @@ log = logging.getLogger(__name__)
 class ServiceError(Exception):
     """The one exception services raise for an answer that is not a success.
 
-    Subclass it with class-level defaults (``status``, ``title``, ``type``) or pass them.
+    Subclass it with class-level defaults (``status``, ``title``, ``type``, ``retry_after_s``:
+    a ``Retry-After`` header on every answer of that kind) or pass them.
     """
 
     status: int = 500
     title: str | None = None
     type: str = "about:blank"
+    retry_after_s: int | None = None
 
     def __init__(
         self,
@@ -50,6 +52,8 @@ class ServiceError(Exception):
         if type is not None:
             self.type = type
         self.headers = dict(headers or {})
+        if self.retry_after_s is not None:
+            self.headers.setdefault("Retry-After", str(self.retry_after_s))
         self.extras = dict(extras or {})
 
 

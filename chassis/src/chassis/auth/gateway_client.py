@@ -73,9 +73,10 @@ class LoginsBusy(ServiceError):
 
     status = 429
     title = "Too Many Requests"
+    retry_after_s = 1
 
     def __init__(self) -> None:
-        super().__init__("Too many logins in progress: try again shortly.", headers={"Retry-After": "1"})
+        super().__init__("Too many logins in progress: try again shortly.")
 
 
 class _Bulkhead:

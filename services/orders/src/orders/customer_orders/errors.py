@@ -28,9 +28,7 @@ class IdempotencyKeyReused(ServiceError):
 class RequestInProgress(ServiceError):
     status = 409
     title = "Request in progress"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"Retry-After": "1"})
+    retry_after_s = 1
 
 
 class UnknownProducts(ServiceError):
@@ -46,9 +44,7 @@ class MixedCurrencies(ServiceError):
 class OrderAbandoned(ServiceError):
     status = 503
     title = "Service Unavailable"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"Retry-After": "1"})
+    retry_after_s = 1
 
 
 class InventoryRefused(ServiceError):
