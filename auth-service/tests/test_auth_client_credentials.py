@@ -150,7 +150,7 @@ async def test_the_provider_fetches_once_and_shares_the_token() -> None:
     provider = ServiceTokenProvider(fetch=fetch, margin_s=60)
     tokens = await asyncio.gather(*(provider.token() for _ in range(20)))
     assert set(tokens) == {"token-1"}
-    assert await provider.auth_header() == {"authorization": "Bearer token-1"}
+    assert await provider.token() == "token-1"
     assert calls == 1
     provider.invalidate()
     assert await provider.token() == "token-2"

@@ -31,6 +31,7 @@ __all__ = [
     "DownstreamError",
     "DownstreamUnavailable",
     "Fallback",
+    "RenewableAuth",
     "UnroutableId",
     "path_segment",
 ]
@@ -68,6 +69,21 @@ class _Failed(Exception):
         self.response = response
 
 
+class RenewableAuth(httpx.Auth):
+    """An ``httpx.Auth`` whose credentials come from another service (a token endpoint).
+    ``Downstream`` awaits ``prepare()`` before its breaker and ``renew()`` after a 401, so getting
+    the credentials is never counted against the callee's circuit or its time budget; the auth
+    flow itself only adds what ``prepare()`` made ready."""
+
+    async def prepare(self) -> None:
+        """Make the credentials ready (fetch them if none are cached or they are about to expire)."""
+        raise NotImplementedError
+
+    async def renew(self) -> None:
+        """The callee refused the credentials (key rotated, clock skew): get new ones."""
+        raise NotImplementedError
+
+
 class Downstream:
     """A named, guarded client for one downstream service."""
 
@@ -87,6 +103,7 @@ class Downstream:
         self.callee = callee
         self._live = live
         self._registry, self._breaker_redis = registry, breaker_redis
+        self._auth: RenewableAuth | None = None
         settings = live.current
         self.breaker = registry.add(Breaker.create(self.name, settings.breaker, breaker_redis))
         inner = transport or httpx.AsyncHTTPTransport(retries=0)
@@ -118,15 +135,35 @@ class Downstream:
         self._live.subscribe(lambda old, new: twin.breaker.apply(new.breaker))
         return twin
 
+    def with_auth(self, auth: RenewableAuth) -> Downstream:
+        """The same callee, pool and breaker, every call authenticated by ``auth`` (a service's own
+        identity: ``chassis.auth.ServiceTokenAuth``). A call the callee answers 401 is sent once
+        more with renewed credentials, so use it for idempotent calls only."""
+        twin = copy.copy(self)
+        twin._auth = auth
+        return twin
+
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send one request. 2xx-4xx come back as responses, and so does a 503 that names another
         service behind this one (the callee is fine; what it needs is not: tripping the callee's
         breaker would cut off its healthy routes too). Other 5xx, timeouts, transport errors and an
         open circuit raise ``DownstreamUnavailable``."""
-        budget = self._live.current.http.timeout_s
         headers = dict(kwargs.pop("headers", None) or {})
         if (request_id := request_id_var.get()) is not None:
             headers.setdefault("x-request-id", request_id)
+        if self._auth is None:
+            return await self._guarded(method, url, headers, kwargs)
+        await self._auth.prepare()
+        response = await self._guarded(method, url, headers, {**kwargs, "auth": self._auth})
+        if response.status_code == 401:
+            await self._auth.renew()
+            response = await self._guarded(method, url, headers, {**kwargs, "auth": self._auth})
+        return response
+
+    async def _guarded(
+        self, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> httpx.Response:
+        budget = self._live.current.http.timeout_s
         metrics = self.breaker.metrics
         start = time.perf_counter()
         try:

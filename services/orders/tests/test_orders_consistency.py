@@ -11,9 +11,9 @@ import random
 from collections import Counter
 
 from chassis import BreakerSettings
+from chassis.auth import service_downstream
 from chassis.settings import ChaosSettings
 from orders.customer_orders import service
-from orders.customer_orders.inventory import inventory_client
 
 from .conftest import Platform, set_chaos
 
@@ -57,7 +57,7 @@ async def test_no_order_without_reservation_and_no_reservation_without_order(pla
     set_chaos(platform.inventory_app, ChaosSettings())
     set_chaos(platform.orders_app, ChaosSettings())
     platform.inventory_link.loss_rate = 0.0
-    db, inventory = platform.orders_app.state.db, inventory_client(platform.orders_app)
+    db, inventory = platform.orders_app.state.db, service_downstream(platform.orders_app, "inventory")
     for _ in range(20):
         await asyncio.sleep(0.25)  # past abandoned_after_s and the breaker's reset timeout
         await service.recover_abandoned(db=db, inventory=inventory, older_than_s=0.2)

@@ -116,8 +116,14 @@ async def test_no_service_token_is_503_and_holds_no_stock(platform: Platform) ->
 
     platform.orders_app.state.service_tokens = ServiceTokenProvider(fetch=refused)
     before = platform.reserved_units("p-1011")
-    answer = await platform.orders.post("/orders", json=TENT, headers=platform.headers("alice", "k-none"))
-    assert answer.status_code == 503
+    for n in range(6):  # more than the breaker's fail_max
+        answer = await platform.orders.post(
+            "/orders", json=TENT, headers=platform.headers("alice", f"k-none{n}")
+        )
+        assert answer.status_code == 503
+    # the token is fetched before inventory's breaker: auth-service's failure is not inventory's
+    inventory = platform.orders_app.state.downstreams["inventory"].breaker
+    assert (inventory.state, inventory.cb.fail_counter) == ("closed", 0)
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert platform.reserved_units("p-1011") == before
     with platform.orders_db() as conn:

@@ -19,7 +19,14 @@ from chassis.auth.gateway_client import (
     auth_client_lifespan,
     listen_for_revocations,
 )
-from chassis.auth.identity import ServiceClientSettings, ServiceTokenProvider, service_token_provider
+from chassis.auth.identity import (
+    ServiceClientSettings,
+    ServiceTokenAuth,
+    ServiceTokenProvider,
+    as_service,
+    service_downstream,
+    service_token_provider,
+)
 from chassis.auth.verification import (
     ALGORITHMS,
     JWKS_PATH,
@@ -51,14 +58,17 @@ __all__ = [
     "LoginsBusy",
     "Principal",
     "ServiceClientSettings",
+    "ServiceTokenAuth",
     "ServiceTokenProvider",
     "TokenSet",
     "Unauthorized",
+    "as_service",
     "auth_client_lifespan",
     "bearer_scheme",
     "bearer_token",
     "current_user",
     "listen_for_revocations",
     "require_scope",
+    "service_downstream",
     "service_token_provider",
 ]

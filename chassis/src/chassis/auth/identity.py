@@ -1,7 +1,8 @@
 """A service's own identity: OAuth2 client credentials, for calls a service makes as itself
 (no end user: orders -> inventory)::
 
-    headers = await service_token_provider(app).auth_header()
+    InventoryDep = Annotated[Downstream, Depends(as_service("inventory"))]
+    await inventory.request("POST", "/reservations", json=body)  # carries orders' own token
 """
 
 from __future__ import annotations
@@ -9,17 +10,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 
-from fastapi import FastAPI
+import httpx
+from fastapi import FastAPI, Request
 from pydantic import Field, SecretStr
 
 from chassis.auth.answers import answer_field
 from chassis.auth.verification import AuthSettings
 from chassis.errors import ServiceError
-from chassis.http import Downstream
+from chassis.http import Downstream, RenewableAuth
 
-__all__ = ["ServiceClientSettings", "ServiceTokenProvider", "service_token_provider"]
+__all__ = [
+    "ServiceClientSettings",
+    "ServiceTokenAuth",
+    "ServiceTokenProvider",
+    "as_service",
+    "service_downstream",
+    "service_token_provider",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -100,13 +109,36 @@ class ServiceTokenProvider:
             self._token = token
             return token
 
-    async def auth_header(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {await self.token()}"}
+    @property
+    def current(self) -> str:
+        """The token last fetched (``token()`` fetches it first)."""
+        if self._token is None:
+            raise RuntimeError("no service token fetched yet: await token() first")
+        return self._token
 
     def invalidate(self) -> None:
-        """Drop the cached token (the callee refused it: key rotated, clock skew, ...)."""
-        self._token = None
+        """Fetch a new token on the next ``token()`` (the callee refused this one: key rotated,
+        clock skew, ...). Calls already on their way keep sending the old one."""
         self._renew_at = float("-inf")
+
+
+class ServiceTokenAuth(RenewableAuth):
+    """``httpx.Auth`` that sends the service's own bearer token. Given to ``Downstream.with_auth``,
+    which fetches it (``prepare``) before the callee's breaker and renews it once after a 401."""
+
+    def __init__(self, tokens: ServiceTokenProvider) -> None:
+        self.tokens = tokens
+
+    async def prepare(self) -> None:
+        await self.tokens.token()
+
+    async def renew(self) -> None:
+        self.tokens.invalidate()
+        await self.tokens.token()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["authorization"] = f"Bearer {self.tokens.current}"
+        yield request
 
 
 def service_token_provider(app: FastAPI) -> ServiceTokenProvider:
@@ -126,3 +158,19 @@ def service_token_provider(app: FastAPI) -> ServiceTokenProvider:
         )
         app.state.service_tokens = provider
     return provider
+
+
+def service_downstream(app: FastAPI, callee: str) -> Downstream:
+    """The ``callee`` downstream with every call made as this service (its own token)."""
+    return app.state.downstreams[callee].with_auth(ServiceTokenAuth(service_token_provider(app)))
+
+
+def as_service(callee: str) -> Callable[[Request], Awaitable[Downstream]]:
+    """``InventoryDep = Annotated[Downstream, Depends(as_service("inventory"))]``: calls to
+    ``callee`` carry this service's own token, never the end user's."""
+
+    async def get(request: Request) -> Downstream:
+        return service_downstream(request.app, callee)
+
+    get.__name__ = f"as_service_{callee}"
+    return get

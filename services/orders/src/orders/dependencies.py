@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import Depends
 
 from chassis import Downstream, downstream
-from chassis.auth import Principal, require_scope
+from chassis.auth import Principal, as_service, require_scope
 from chassis.dependencies import settings_of
 from chassis.sqlite import DatabaseDep
-from orders.customer_orders.inventory import InventoryClient, inventory_dependency
 from orders.settings import Settings
 
 __all__ = ["CatalogDep", "DatabaseDep", "InventoryDep", "OrderReader", "OrderWriter", "SettingsDep"]
@@ -18,7 +17,7 @@ __all__ = ["CatalogDep", "DatabaseDep", "InventoryDep", "OrderReader", "OrderWri
 
 SettingsDep = Annotated[Settings, Depends(settings_of(Settings))]
 CatalogDep = Annotated[Downstream, Depends(downstream("catalog"))]
-InventoryDep = Annotated[InventoryClient, Depends(inventory_dependency)]  # with orders' own token
+InventoryDep = Annotated[Downstream, Depends(as_service("inventory"))]  # with orders' own token
 # Who may order and see orders: a verified JWT relayed by a gateway; its ``sub`` owns the orders.
 OrderWriter = Annotated[Principal, Depends(require_scope("orders:write"))]
 OrderReader = Annotated[Principal, Depends(require_scope("orders:read"))]

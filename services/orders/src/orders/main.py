@@ -11,10 +11,10 @@ import httpx
 from fastapi import FastAPI
 
 from chassis import create_app, serve
+from chassis.auth import service_downstream
 from chassis.config_client import load_settings
 from chassis.sqlite import Database
 from orders.customer_orders import repository, service
-from orders.customer_orders.inventory import inventory_client
 from orders.customer_orders.router import router as orders_router
 from orders.settings import Settings
 
@@ -71,7 +71,9 @@ async def _recover_forever(app: FastAPI) -> None:
         await asyncio.sleep(settings.recovery_interval_s)
         try:
             await service.recover_abandoned(
-                db=app.state.db, inventory=inventory_client(app), older_than_s=settings.abandoned_after_s
+                db=app.state.db,
+                inventory=service_downstream(app, "inventory"),
+                older_than_s=settings.abandoned_after_s,
             )
         except Exception as exc:
             log.warning("order recovery round failed (%s)", type(exc).__name__)

@@ -33,7 +33,6 @@ from orders.customer_orders.errors import (
     RequestInProgress,
     UnknownProducts,
 )
-from orders.customer_orders.inventory import InventoryClient
 from orders.customer_orders.schemas import OrderCreate, OrderPage, OrderPublic
 
 __all__ = [
@@ -57,7 +56,7 @@ async def create_order(
     *,
     db: Database,
     catalog: Downstream,
-    inventory: InventoryClient,
+    inventory: Downstream,
     user: str,
     key: str,
     order: OrderCreate,
@@ -129,7 +128,7 @@ async def _price(catalog: Downstream, order: OrderCreate) -> tuple[list[dict[str
     return lines, currencies.pop()
 
 
-async def _reserve(inventory: InventoryClient, order_id: str, order: OrderCreate) -> None:
+async def _reserve(inventory: Downstream, order_id: str, order: OrderCreate) -> None:
     body = {
         "order_id": order_id,
         "lines": [{"sku": line.product_id, "quantity": line.quantity} for line in order.lines],
@@ -145,7 +144,7 @@ async def _reserve(inventory: InventoryClient, order_id: str, order: OrderCreate
     )  # fmt: skip
 
 
-async def release_reservation(inventory: InventoryClient, order_id: str) -> None:
+async def release_reservation(inventory: Downstream, order_id: str) -> None:
     response = await inventory.request("POST", f"/reservations/{path_segment(order_id)}/release")
     if response.status_code != 200:
         raise InventoryRefused(f"inventory answered {response.status_code} to a release")
@@ -159,7 +158,7 @@ async def _forget(db: Database, order_id: str) -> None:
         log.warning("order attempt %s left for recovery (%s)", order_id, type(exc).__name__)
 
 
-async def _undo(db: Database, inventory: InventoryClient, order_id: str) -> None:
+async def _undo(db: Database, inventory: Downstream, order_id: str) -> None:
     """Release whatever the attempt may have reserved, then free its key; on failure the claim
     stays and ``recover_abandoned`` finishes the job."""
     try:
@@ -172,7 +171,7 @@ async def _undo(db: Database, inventory: InventoryClient, order_id: str) -> None
     await _forget(db, order_id)
 
 
-async def recover_abandoned(*, db: Database, inventory: InventoryClient, older_than_s: float) -> int:
+async def recover_abandoned(*, db: Database, inventory: Downstream, older_than_s: float) -> int:
     """Release the reservations of attempts that neither became orders nor cleaned up (crash,
     store or inventory failures during the undo). Returns how many were released."""
     released = 0
