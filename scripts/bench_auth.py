@@ -25,8 +25,9 @@ from fastapi import FastAPI
 
 from auth_service.main import create as create_auth
 from auth_service.settings import Settings as AuthSettings
+from chassis.auth import AuthServiceClient, JwtVerifier
 from chassis.auth import AuthSettings as VerifySettings
-from chassis.auth import JwtVerifier
+from chassis.state import resource
 from gateway_mobile.main import create as create_mobile
 from gateway_mobile.settings import Settings as MobileSettings
 from msa_cli.devstack import free_port
@@ -91,7 +92,7 @@ async def main() -> None:
                     )
                     async with served(mobile) as url, httpx.AsyncClient(base_url=url) as client:
                         for _ in range(100):
-                            if mobile.state.auth_client.subscribed:
+                            if resource(mobile, AuthServiceClient).subscribed:
                                 break
                             await asyncio.sleep(0.02)
                         body = {"username": "alice", "password": "alice-password"}

@@ -28,7 +28,9 @@ import redis.asyncio as aioredis
 import uvicorn
 
 from chassis.app import METRICS_CHANNEL, METRICS_KEY_PREFIX, METRICS_TTL_S
+from chassis.state import resource
 from msa_cli.devstack import free_port
+from ops_dashboard.live.dashboard import Dashboard
 from ops_dashboard.main import create
 from ops_dashboard.settings import Settings
 
@@ -144,7 +146,7 @@ async def main(args: argparse.Namespace) -> None:
             redis_url=url, zipkin_endpoint=None, env="test", replica_id="bench", log_level="WARNING"
         )
         async with serving(settings) as (app, base):
-            dashboard = app.state.dashboard
+            dashboard = resource(app, Dashboard)
             publisher = aioredis.Redis.from_url(url)
             tasks = [
                 asyncio.create_task(publish_forever(publisher, s, r))

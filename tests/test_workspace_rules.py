@@ -103,3 +103,30 @@ def test_members_import_the_chassis_top_level_names_from_chassis() -> None:
                         if a.name in exported
                     ]
     assert not wrong, f"import these from chassis: {wrong}"
+
+
+def test_app_state_is_reached_through_its_types_only() -> None:
+    # chassis.state: chassis_state(app) and provide/resource, never app.state.<name> by string
+    allowed = {REPO / "chassis/src/chassis/state.py", REPO / "chassis/src/chassis/app.py"}
+    wrong = []
+    for member in [*MEMBERS, REPO / "tests", REPO / "scripts"]:
+        for path in member.rglob("*.py"):
+            if ".venv" in path.parts or path in allowed:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                reads_state = (
+                    isinstance(node, ast.Attribute)
+                    and isinstance(node.value, ast.Attribute)
+                    and node.value.attr == "state"
+                    and node.attr not in {"name"}  # a breaker's state is a string, not app.state
+                ) or (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id in {"getattr", "setattr"}
+                    and node.args
+                    and isinstance(node.args[0], ast.Attribute)
+                    and node.args[0].attr == "state"
+                )
+                if reads_state:
+                    wrong.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not wrong, f"use chassis.state (chassis_state, provide, resource): {wrong}"

@@ -16,6 +16,7 @@ from pydantic import SecretStr, ValidationError
 from auth_service.settings import Settings
 from chassis import ServiceSettings, create_app
 from chassis.auth import Principal, ServiceTokenProvider, require_scope
+from chassis.state import chassis_state
 from msa_testing.apps import asgi_client, served
 from orders.settings import Settings as OrdersSettings
 
@@ -189,8 +190,8 @@ async def test_the_provider_gets_real_tokens_through_the_downstream(auth_setting
             wrong = settings.model_copy(
                 update={"auth": settings.auth.model_copy(update={"client_secret": SecretStr("wrong")})}
             )
-            app.state.live.replace(wrong)
-            app.state.service_tokens = None
+            chassis_state(app).live.replace(wrong)
+            chassis_state(app).resources.pop(ServiceTokenProvider, None)
             with pytest.raises(Exception, match="refused this service's credentials"):
                 await service_token_provider(app).token()
 

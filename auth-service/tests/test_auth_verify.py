@@ -23,6 +23,7 @@ from auth_service.settings import Settings
 from auth_service.signing.keyring import rotate_dev_key
 from chassis import ServiceSettings, create_app
 from chassis.auth import AuthSettings, CurrentUser, JwtVerifier, Principal, Unauthorized, require_scope
+from chassis.state import provide
 from msa_testing.apps import served
 
 WEB = ("web", "dev-only-web-secret")
@@ -196,7 +197,7 @@ async def test_an_unknown_kid_refetches_the_jwks_after_rotation(
             assert fetches == 1
             assert (await verifier.verify(before)).sub == "alice"
             assert fetches == 1  # cached
-            app.state.keyring = rotate_dev_key(settings)  # what a restart with a new key does
+            provide(app, rotate_dev_key(settings))  # what a restart with a new key does
             after = (await login(url, "bob"))["access_token"]
             assert jwt.get_unverified_header(after)["kid"] != jwt.get_unverified_header(before)["kid"]
             assert (await verifier.verify(after)).sub == "bob"

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from chassis import LiveSettings, ServiceSettings, create_app
 from chassis.chaos import Faults, faults_for, inject_faults
 from chassis.settings import ChaosSettings, RouteChaos
+from chassis.state import chassis_state
 
 
 def test_longest_prefix_wins_and_missing_values_inherit() -> None:
@@ -50,7 +51,7 @@ async def test_live_settings_break_and_heal_a_route(redis_url: str) -> None:
         service_name="chaos-test", redis_url=redis_url, zipkin_endpoint=None, env="test"
     )
     app = create_app(settings, routers=[router])
-    live: LiveSettings[ServiceSettings] = app.state.live
+    live: LiveSettings[ServiceSettings] = chassis_state(app).live
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             assert (await client.get("/things")).status_code == 200

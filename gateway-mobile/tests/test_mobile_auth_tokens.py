@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 
 from auth_service.settings import Settings as AuthServiceSettings
+from chassis.auth import AuthServiceClient
+from chassis.state import resource
 from msa_cli.devstack import free_port
 
 PROBLEM = "application/problem+json"
@@ -177,7 +179,7 @@ async def test_cache_is_trusted_only_while_the_revocation_channel_is_subscribed(
     mobile: httpx.AsyncClient, gateway_app: FastAPI, redis_url: str
 ) -> None:
     """A session deleted silently (no announcement) shows the two regimes of the check cache."""
-    client = gateway_app.state.auth_client
+    client = resource(gateway_app, AuthServiceClient)
     store = aioredis.Redis.from_url(redis_url)
 
     async def end_silently(access_token: str) -> None:

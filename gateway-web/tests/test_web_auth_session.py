@@ -10,6 +10,8 @@ import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from chassis.auth import AuthServiceClient
+from chassis.state import resource
 from msa_cli.devstack import free_port
 
 PROBLEM = "application/problem+json"
@@ -171,7 +173,7 @@ async def test_a_refresh_refused_by_a_login_flood_keeps_the_session_while_its_to
     app = make_gateway(auth={"refresh_margin_s": 3600, "login_concurrency": 1, "login_queue_s": 0.05})
     async with run(app) as client:
         await login(client)
-        async with app.state.auth_client._login_slots.slot():  # a flood holds the one slot
+        async with resource(app, AuthServiceClient)._login_slots.slot():  # a flood holds the one slot
             me = await client.get("/auth/me")
         assert me.status_code == 200, me.text  # the access token is still valid: no refresh needed yet
         assert (await client.get("/auth/me")).status_code == 200  # refreshed once the slot is free

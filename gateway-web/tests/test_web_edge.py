@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from auth_service.settings import Settings as AuthServiceSettings
+from chassis.state import chassis_state
 from msa_testing.apps import GatewayRunner, served
 
 PROBLEM = "application/problem+json"
@@ -55,4 +56,4 @@ async def test_production_sets_secure_cookies_whatever_cookie_secure_says(
         )
         assert logout.status_code == 204
         assert all("; secure" in h.lower() for h in logout.headers.get_list("set-cookie"))
-    assert app.state.live.current.auth.cookie_secure is True  # and /ops/config shows it so
+    assert chassis_state(app).live.current.auth.cookie_secure is True  # and /ops/config shows it so

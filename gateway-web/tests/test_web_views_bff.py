@@ -18,6 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from chassis.state import chassis_state
 from msa_testing.apps import dead_url, served
 from msa_testing.servers import flaky_server
 from orders.main import create as create_orders
@@ -162,7 +163,7 @@ async def test_a_hanging_part_is_dropped_when_the_budget_runs_out(
             # Not a speed benchmark: without the budget this answer would take the 4 s timeout.
             assert elapsed < 3.0, f"the page waited {elapsed:.1f}s for a part past its budget"
             # The late calls were not cancelled: they ran into their timeout, and the breaker counted it.
-            metrics = app.state.downstreams["reviews"].breaker.metrics
+            metrics = chassis_state(app).downstreams["reviews"].breaker.metrics
             for _ in range(200):
                 if metrics.snapshot()["counts"]["timeout"] == 2:
                     break
@@ -185,7 +186,7 @@ async def test_open_breaker_answers_without_calling_reviews(
         )
         async with run(app) as web:
             await web.get("/api/products/p-1001")  # two reviews calls: fail_max reached
-            assert app.state.downstreams["reviews"].breaker.state == "open"
+            assert chassis_state(app).downstreams["reviews"].breaker.state == "open"
             hits = broken.hits
             for _ in range(3):
                 response = await web.get("/api/products/p-1001")
@@ -193,7 +194,7 @@ async def test_open_breaker_answers_without_calling_reviews(
                 assert response.json()["degraded"] == ["reviews"]
             # Open: the answer does not wait for a timeout, because no call is even made.
             assert broken.hits == hits, "an open circuit does not call the downstream at all"
-            counts = app.state.downstreams["reviews"].breaker.metrics.snapshot()["counts"]
+            counts = chassis_state(app).downstreams["reviews"].breaker.metrics.snapshot()["counts"]
     assert counts["failure" if mode == "fail" else "timeout"] == 2
     assert counts["short_circuited"] == 6
     assert counts["fallback_success"] == 8

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from chassis import RollingMetrics
 from chassis.app import METRICS_CHANNEL, METRICS_KEY_PREFIX, METRICS_TTL_S
+from chassis.state import chassis_state
 from ops_dashboard.main import create
 from ops_dashboard.settings import Settings
 
@@ -234,7 +235,7 @@ async def test_real_chassis_publisher_feeds_the_dashboard(redis_url: str) -> Non
     )
     async with running_dashboard(dashboard_settings(redis_url)) as (_, client):
         async with caller.router.lifespan_context(caller):
-            downstream = caller.state.downstreams["nowhere"]
+            downstream = chassis_state(caller).downstreams["nowhere"]
             for _ in range(4):
                 with contextlib.suppress(DownstreamUnavailable):
                     await downstream.request("GET", "/")

@@ -18,7 +18,9 @@ import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
 
+from chassis.state import resource
 from msa_cli.devstack import free_port
+from ops_dashboard.live.dashboard import Dashboard
 from ops_dashboard.main import create
 from ops_dashboard.peers.service import HealthPoller
 from ops_dashboard.settings import Settings
@@ -79,7 +81,7 @@ async def read_events(lines: AsyncIterator[str], until: Any, limit_s: float = 10
 async def test_stream_sends_state_alerts_heartbeats_and_releases_on_disconnect(redis_url: str) -> None:
     app = create(settings_for(redis_url, heartbeat_s=0.5))
     async with serving(app) as base:
-        dashboard = app.state.dashboard
+        dashboard = resource(app, Dashboard)
         async with httpx.AsyncClient(base_url=base, timeout=5) as client:
             async with client.stream("GET", "/stream") as response:
                 assert response.status_code == 200

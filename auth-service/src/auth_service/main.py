@@ -17,6 +17,7 @@ from auth_service.users.service import PasswordChecker
 from auth_service.wellknown.router import router as wellknown_router
 from chassis import create_app, serve
 from chassis.config_client import load_settings
+from chassis.state import chassis_state, provide, resource
 
 __all__ = ["create", "run"]
 
@@ -26,16 +27,16 @@ def create(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.keyring = await asyncio.to_thread(load_keyring, settings)
-        app.state.session_store = SessionStore(app.state.redis)
-        app.state.password_checker = checker = PasswordChecker(settings.login_hash_slots)
+        provide(app, await asyncio.to_thread(load_keyring, settings))
+        provide(app, SessionStore(chassis_state(app).redis))
+        checker = provide(app, PasswordChecker(settings.login_hash_slots))
         try:
             yield
         finally:
             checker.close()
 
     async def signing_key() -> dict[str, Any]:
-        keyring: KeyRing = app.state.keyring
+        keyring = resource(app, KeyRing)
         return {"kid": keyring.active.kid, "published": len(keyring.published())}
 
     app = create_app(

@@ -32,10 +32,11 @@ from chassis.limits import BodySizeLimit
 from chassis.logging import configure_logging, log_stats, set_log_level, shutdown_logging
 from chassis.middleware import RequestContextMiddleware
 from chassis.openapi import install_openapi
-from chassis.refresh import Refresher, start_refresh
+from chassis.refresh import Refresher
 from chassis.registry import announce_forever
 from chassis.server import server_options
 from chassis.settings import LiveSettings, ServiceSettings
+from chassis.state import ChassisState, chassis_state
 from chassis.tracing import configure_tracing, exporter_stats, flush_spans, instrument_app
 
 __all__ = ["METRICS_CHANNEL", "METRICS_KEY_PREFIX", "create_app", "serve"]
@@ -67,7 +68,7 @@ def create_app(
     """Build a service.
 
     ``downstreams`` maps a callee name to its base URL; each becomes a ``Downstream`` in
-    ``app.state.downstreams``. ``lifespan`` opens the service's own resources inside the
+    ``chassis_state(app).downstreams``. ``lifespan`` opens the service's own resources inside the
     chassis ones. ``max_body_bytes`` refuses larger request bodies with 413 problem+json
     (``BodySizeLimit``) before they are read. ``tracer_provider`` and ``transport`` are for tests.
     """
@@ -79,15 +80,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def chassis_lifespan(app: FastAPI) -> AsyncIterator[None]:
         current = live.current
-        app.state.redis = aioredis.Redis.from_url(
+        state.redis = aioredis.Redis.from_url(
             current.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30
         )
         # Breaker state is read on every call: short timeouts so a Redis outage costs little.
         breaker_redis = redis.Redis.from_url(
             current.redis_url, socket_timeout=0.1, socket_connect_timeout=0.1
         )
-        app.state.breakers = registry = BreakerRegistry()
-        app.state.downstreams = {
+        state.breakers = registry = BreakerRegistry()
+        state.downstreams = {
             callee: Downstream(
                 caller=current.service_name,
                 callee=callee,
@@ -100,13 +101,17 @@ def create_app(
             )
             for callee, url in (downstreams or {}).items()
         }
-        app.state.ready_checks = {"redis": _redis_check(app.state.redis), **(ready_checks or {})}
-        publisher = asyncio.create_task(_publish_metrics(app), name="breaker-metrics")
+        state.ready_checks = {"redis": _redis_check(state.redis), **(ready_checks or {})}
+        publisher = asyncio.create_task(_publish_metrics(state), name="breaker-metrics")
         stop_announcing = asyncio.Event()
         announcer = asyncio.create_task(
-            announce_forever(app.state.redis, current, stop_announcing), name="registry"
+            announce_forever(state.redis, current, stop_announcing), name="registry"
         )
-        refresher = start_refresh(app)  # live config refresh, when settings came from config-service
+        refresher = (  # live config refresh, when settings came from config-service
+            asyncio.create_task(state.refresher.run(current.redis_url), name="config-refresh")
+            if state.refresher is not None
+            else None
+        )
         log.info("%s %s starting (env=%s)", current.service_name, current.version, current.env)
         try:
             if lifespan is None:
@@ -123,9 +128,9 @@ def create_app(
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-            for client in app.state.downstreams.values():
+            for client in state.downstreams.values():
                 await client.aclose()
-            await app.state.redis.aclose()
+            await state.redis.aclose()
             breaker_redis.close()
             log.info("%s stopped", current.service_name)
             await asyncio.to_thread(flush_spans)
@@ -140,10 +145,13 @@ def create_app(
         # /path/ is a 404 problem+json like any other unknown path.
         redirect_slashes=False,
     )
-    app.state.live = live
     config = client_for(settings)
-    app.state.refresher = Refresher(config, live) if config is not None else None
-    app.state.ready_checks = dict(ready_checks or {})
+    app.state.chassis = state = ChassisState(
+        live=live,
+        breakers=BreakerRegistry(),
+        refresher=Refresher(config, live) if config is not None else None,
+        ready_checks=dict(ready_checks or {}),
+    )
     install_error_handlers(app)
     install_openapi(app)  # every operation documents its problem+json answers and security
     app.add_middleware(RequestContextMiddleware)
@@ -166,7 +174,7 @@ def serve(factory: Callable[[], FastAPI]) -> None:
     127.0.0.1 (or ``FORWARDED_ALLOW_IPS``), which in ``msa dev up`` is every client.
     """
     app = factory()
-    settings: ServiceSettings = app.state.live.current
+    settings: ServiceSettings = chassis_state(app).live.current
     trusted = list(settings.trusted_proxies)
     try:
         uvicorn.run(
@@ -191,9 +199,8 @@ def _ops_router() -> APIRouter:
 
     @router.get("/telemetry", summary="Breakers, dropped log records and span exports of this process")
     async def telemetry(request: Request) -> dict[str, Any]:
-        breakers: BreakerRegistry | None = getattr(request.app.state, "breakers", None)
         return {
-            "breakers": breakers.snapshot() if breakers else [],
+            "breakers": chassis_state(request.app).breakers.snapshot(),
             "logging": log_stats(),
             "tracing": exporter_stats(),
         }
@@ -209,22 +216,19 @@ def _redis_check(client: aioredis.Redis) -> ReadyCheck:
     return check
 
 
-async def _publish_metrics(app: FastAPI) -> None:
+async def _publish_metrics(state: ChassisState) -> None:
     """Once a second: this replica's breaker snapshot under a key that expires if we stop."""
-    client: aioredis.Redis = app.state.redis
-    registry: BreakerRegistry = app.state.breakers
+    client, registry = state.redis, state.breakers
     failing = False
     while True:
         await asyncio.sleep(METRICS_INTERVAL_S)
-        settings = app.state.live.current
+        settings = state.live.current
         if not any(True for _ in registry):
             continue
         replica = settings.effective_replica_id
         payload = json.dumps(
             {"service": settings.service_name, "replica": replica, "breakers": registry.snapshot()}
         )
-        # The breaker snapshot reads breaker state from Redis synchronously; that is the
-        # same cost as one guarded call and happens once a second.
         try:
             async with client.pipeline(transaction=False) as pipe:
                 pipe.set(f"{METRICS_KEY_PREFIX}:{settings.service_name}:{replica}", payload, ex=METRICS_TTL_S)

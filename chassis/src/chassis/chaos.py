@@ -18,6 +18,7 @@ from fastapi import Request
 
 from chassis.errors import ServiceError
 from chassis.settings import ChaosSettings
+from chassis.state import chassis_state
 
 __all__ = ["EXEMPT_PREFIXES", "ChaosFault", "Faults", "faults_for", "inject_faults"]
 
@@ -61,7 +62,7 @@ def _under(path: str, prefix: str) -> bool:
 
 async def inject_faults(request: Request) -> None:
     """``APIRouter(dependencies=[Depends(inject_faults)])`` on every domain router."""
-    chaos: ChaosSettings = request.app.state.live.current.chaos
+    chaos: ChaosSettings = chassis_state(request.app).live.current.chaos
     faults = faults_for(chaos, request.url.path)
     if faults.latency_ms:
         await asyncio.sleep(faults.latency_ms / 1000)

@@ -16,6 +16,7 @@ from chassis.config_client import ConfigSnapshot
 from chassis.keys import flatten
 from chassis.ops import OpsSettings, require_operator
 from chassis.settings import ServiceSettings
+from chassis.state import chassis_state
 
 __all__ = ["MASK", "config_view_router", "mask_url_credentials", "masked"]
 
@@ -76,8 +77,9 @@ def config_view_router() -> APIRouter:
         "/config", summary="Configuration version and effective settings, secrets masked (operator token)"
     )
     async def config(request: Request) -> dict[str, Any]:
-        settings: ServiceSettings = request.app.state.live.current
-        refresher = getattr(request.app.state, "refresher", None)
+        state = chassis_state(request.app)
+        settings: ServiceSettings = state.live.current
+        refresher = state.refresher
         snapshot: ConfigSnapshot = (
             refresher.config.snapshot if refresher is not None else ConfigSnapshot(source="none", profile="")
         )

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 
 from chassis.http import Downstream
 from chassis.settings import ServiceSettings
+from chassis.state import chassis_state
 
 __all__ = ["RedisDep", "downstream", "get_redis", "get_settings", "settings_of"]
 
@@ -25,7 +26,7 @@ def settings_of(cls: type[S]) -> Callable[[Request], Awaitable[S]]:
     settings snapshot (a config refresh swaps it between requests, never during one)."""
 
     async def current(request: Request) -> S:
-        settings: S = request.app.state.live.current
+        settings: S = chassis_state(request.app).live.current
         return settings
 
     current.__name__ = f"settings_of_{cls.__module__.split('.')[0]}"
@@ -36,16 +37,14 @@ get_settings = settings_of(ServiceSettings)
 
 
 async def get_redis(request: Request) -> aioredis.Redis:
-    client: aioredis.Redis = request.app.state.redis
-    return client
+    return chassis_state(request.app).redis
 
 
 def downstream(callee: str) -> Callable[[Request], Awaitable[Downstream]]:
     """``CatalogDep = Annotated[Downstream, Depends(downstream("catalog"))]``."""
 
     async def get(request: Request) -> Downstream:
-        client: Downstream = request.app.state.downstreams[callee]
-        return client
+        return chassis_state(request.app).downstreams[callee]
 
     get.__name__ = f"downstream_{callee}"
     return get

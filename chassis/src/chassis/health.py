@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from chassis.state import chassis_state
+
 __all__ = ["ReadyCheck", "health_router"]
 
 # A check returns details (or None) and raises when the dependency is not usable.
@@ -27,12 +29,12 @@ def health_router() -> APIRouter:
 
     @router.get("/live", summary="The process is up")
     async def live(request: Request) -> dict[str, Any]:
-        settings = request.app.state.live.current
+        settings = chassis_state(request.app).live.current
         return {"status": "up", "service": settings.service_name, "version": settings.version}
 
     @router.get("/ready", summary="The service's own dependencies are reachable")
     async def ready(request: Request) -> JSONResponse:
-        checks: dict[str, ReadyCheck] = request.app.state.ready_checks
+        checks = chassis_state(request.app).ready_checks
         names = list(checks)
         results = await asyncio.gather(*(_run(checks[name]) for name in names))
         report = dict(zip(names, results, strict=True))

@@ -56,6 +56,11 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, send)
 
 
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
 async def read_limited_body(request: Request, *, limit: int, content_type: str | None = None) -> bytes:
     """The raw body, refused with 413 problem+json as soon as it passes ``limit`` bytes (at once
     when ``Content-Length`` declares more), and with 415 when ``content_type`` is given and the
@@ -63,7 +68,7 @@ async def read_limited_body(request: Request, *, limit: int, content_type: str |
     if content_type is not None:
         actual = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if actual != content_type:
-            raise ServiceError(f"Send the body as {content_type}.", status=415)
+            raise UnsupportedMediaType(f"Send the body as {content_type}.")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise _too_large(limit)

@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chassis.errors import ServiceError
 from chassis.settings import DEV_DEFAULT_MARK, Environment
+from chassis.state import chassis_state
 
 __all__ = ["DEV_OPS_TOKEN", "OperatorOnly", "OpsSettings", "operator_headers", "require_operator"]
 
@@ -78,7 +79,7 @@ def require_operator(settings: OpsSettings) -> Callable[..., Awaitable[Any]]:
     ) -> None:
         # A service told it runs in production by its own settings never accepts the dev default,
         # even when the environment this was read from said otherwise.
-        production = getattr(request.app.state.live.current, "env", None) == "production"
+        production = getattr(chassis_state(request.app).live.current, "env", None) == "production"
         usable = bool(expected) and not (production and DEV_DEFAULT_MARK.encode() in expected)
         sent = credentials.credentials.encode() if credentials is not None else b""
         if not (usable and sent and hmac.compare_digest(sent, expected)):

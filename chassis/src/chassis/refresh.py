@@ -16,7 +16,6 @@ import logging
 import time
 from typing import Any
 
-from fastapi import FastAPI
 from pydantic import ValidationError
 
 from chassis.config_client import ConfigClient, ConfigUnavailable
@@ -24,7 +23,7 @@ from chassis.keys import flatten
 from chassis.pubsub import subscribe_forever
 from chassis.settings import LiveSettings, ServiceSettings
 
-__all__ = ["REFRESH_CHANNEL", "Refresher", "changed_keys", "start_refresh"]
+__all__ = ["REFRESH_CHANNEL", "Refresher", "changed_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +126,3 @@ class Refresher:
             return
         if self.wants(payload):
             await self.refresh(f"event for version {payload.get('version')}")
-
-
-def start_refresh(app: FastAPI) -> asyncio.Task[None] | None:
-    """Start the refresh task when this service's settings came from ``load_settings``."""
-    refresher: Refresher | None = getattr(app.state, "refresher", None)
-    if refresher is None:
-        return None
-    return asyncio.create_task(refresher.run(app.state.live.current.redis_url), name="config-refresh")

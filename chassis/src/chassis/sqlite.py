@@ -19,11 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from chassis.errors import ServiceError
+from chassis.state import resource_of
 
-__all__ = ["Database", "DatabaseDep", "StoreUnavailable", "get_database"]
+__all__ = ["Database", "DatabaseDep", "StoreUnavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +132,5 @@ class Database:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
 
-def get_database(request: Request) -> Database:
-    """The service's store: ``app.state.db``, set by the service's ``create``."""
-    db: Database = request.app.state.db
-    return db
-
-
-DatabaseDep = Annotated[Database, Depends(get_database)]
+# The service's store, provided by its ``create`` (``provide(app, db)``).
+DatabaseDep = Annotated[Database, Depends(resource_of(Database))]

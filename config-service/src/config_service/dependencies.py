@@ -12,8 +12,10 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from chassis import ServiceError
 from chassis.context import user_var
 from chassis.dependencies import settings_of
+from chassis.state import resource
 from config_service.crypto.service import Cipher
 from config_service.environment.service import EnvironmentService
+from config_service.errors import ClientUnauthenticated
 from config_service.monitor.service import Monitor
 from config_service.settings import ALL_APPS, Settings
 from config_service.store import ConfigStore
@@ -66,11 +68,7 @@ async def authenticate(
         if secrets.compare_digest(credentials.password.encode(), expected) and accepted is not None:
             user_var.set(credentials.username)
             return ConfigClient(credentials.username, settings.apps_of(credentials.username))
-    raise ServiceError(
-        "config-service needs HTTP basic credentials of a configured client",
-        status=401,
-        headers={"WWW-Authenticate": 'Basic realm="config-service"'},
-    )
+    raise ClientUnauthenticated()
 
 
 async def require_client(client: Annotated[ConfigClient, Depends(authenticate)]) -> str:
@@ -85,8 +83,7 @@ async def require_client(client: Annotated[ConfigClient, Depends(authenticate)])
 
 
 def _store(request: Request) -> ConfigStore:
-    store: ConfigStore = request.app.state.store
-    return store
+    return resource(request.app, ConfigStore)
 
 
 def get_environment(request: Request) -> EnvironmentService:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from chassis import create_app, serve
+from chassis.state import provide
 from config_service.crypto.router import router as crypto_router
 from config_service.environment.router import router as environment_router
 from config_service.monitor.router import router as monitor_router
@@ -28,7 +29,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         ready_checks={"repository": store.ready},
         lifespan=store.lifespan,
     )
-    app.state.store = store
+    provide(app, store)
     return app
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from chassis import ServiceError
+from chassis.state import chassis_state
 from config_service.crypto.service import Cipher
 from config_service.environment.repository import RepositoryError, open_repository
 from config_service.environment.service import EnvironmentService
@@ -64,7 +65,7 @@ class ConfigStore:
         self.environment = EnvironmentService(
             repository, search_paths=settings.search_paths, cipher=cipher, uri=settings.config_repo_uri
         )
-        self.monitor = Monitor(self.environment, app.state.redis)
+        self.monitor = Monitor(self.environment, chassis_state(app).redis)
         self.error = None
         log.info(
             "serving %s (%s) from %s", settings.search_paths, repository.kind, repository.describe()["uri"]

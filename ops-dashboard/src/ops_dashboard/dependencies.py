@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from chassis.state import resource_of
 from ops_dashboard.live.dashboard import Dashboard
 
 __all__ = ["DashboardDep"]
 
 
-def get_dashboard(request: Request) -> Dashboard:
-    dashboard: Dashboard = request.app.state.dashboard
-    return dashboard
-
-
-DashboardDep = Annotated[Dashboard, Depends(get_dashboard)]
+DashboardDep = Annotated[Dashboard, Depends(resource_of(Dashboard))]

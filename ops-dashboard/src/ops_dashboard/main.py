@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from chassis import create_app, serve
 from chassis.config_client import load_settings
 from chassis.registry import registered
+from chassis.state import chassis_state, provide
 from ops_dashboard.live.dashboard import Dashboard
 from ops_dashboard.live.feed import RedisFeed
 from ops_dashboard.live.router import router as live_router
@@ -26,12 +27,12 @@ __all__ = ["create", "run"]
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The Redis subscriber, the once-a-second ticker and the health poller, for the app's life."""
-    settings: Settings = app.state.live.current
+    settings: Settings = chassis_state(app).live.current
     # Health probes are monitoring, not service calls: no breaker, no spans (see peers/service.py).
     probes = httpx.AsyncClient(timeout=settings.health_timeout_s, follow_redirects=False)  # noqa: TID251
 
     async def from_registry() -> dict[str, str]:
-        return await registered(app.state.redis, max_age_s=settings.registry_max_age_s)
+        return await registered(chassis_state(app).redis, max_age_s=settings.registry_max_age_s)
 
     # no fixed list (SERVICE_URLS): every service that registered itself
     poller = HealthPoller(
@@ -39,7 +40,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     dashboard = Dashboard(settings=settings, poller=poller)
     feed = RedisFeed(dashboard, settings.redis_url)
-    app.state.dashboard = dashboard
+    provide(app, dashboard)
     tasks = [
         asyncio.create_task(feed.run(), name="dashboard-redis-feed"),
         asyncio.create_task(dashboard.run_ticker(), name="dashboard-ticker"),

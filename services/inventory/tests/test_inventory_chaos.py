@@ -9,10 +9,11 @@ from fastapi import FastAPI
 
 from chassis import LiveSettings
 from chassis.settings import ChaosSettings, RouteChaos
+from chassis.state import chassis_state
 
 
 def set_chaos(app: FastAPI, chaos: ChaosSettings) -> None:
-    live: LiveSettings = app.state.live  # type: ignore[type-arg]
+    live: LiveSettings = chassis_state(app).live  # type: ignore[type-arg]
     live.replace(live.current.model_copy(update={"chaos": chaos}))
 
 

@@ -8,6 +8,8 @@ import sqlite3
 import httpx
 from fastapi import FastAPI
 
+from chassis.sqlite import Database
+from chassis.state import resource
 from msa_testing.apps import TokenIssuer
 
 PROBLEM = "application/problem+json"
@@ -90,7 +92,7 @@ async def test_concurrent_reserves_never_oversell(
 
     codes = await asyncio.gather(*(buy(n) for n in range(10)))
     assert sorted(codes) == [201, 201] + [409] * 8
-    with sqlite3.connect(inventory_app.state.db.path) as conn:
+    with sqlite3.connect(resource(inventory_app, Database).path) as conn:
         assert conn.execute("SELECT on_hand, reserved FROM stock WHERE sku = 'p-1006'").fetchone() == (2, 2)
 
 

@@ -20,6 +20,8 @@ from catalog.settings import Settings as CatalogSettings
 from chassis import BreakerSettings, LiveSettings
 from chassis.auth import ServiceTokenProvider
 from chassis.settings import ChaosSettings
+from chassis.sqlite import Database
+from chassis.state import chassis_state, provide, resource
 from inventory.main import create as create_inventory
 from inventory.settings import Settings as InventorySettings
 from msa_testing.apps import TokenIssuer
@@ -59,7 +61,7 @@ class RoutingTransport(httpx.AsyncBaseTransport):
 
 
 def set_chaos(app: FastAPI, chaos: ChaosSettings) -> None:
-    live: LiveSettings[Any] = app.state.live
+    live: LiveSettings[Any] = chassis_state(app).live
     live.replace(live.current.model_copy(update={"chaos": chaos}))
 
 
@@ -81,10 +83,10 @@ class Platform:
         return headers
 
     def inventory_db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.inventory_app.state.db.path)
+        return sqlite3.connect(resource(self.inventory_app, Database).path)
 
     def orders_db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.orders_app.state.db.path)
+        return sqlite3.connect(resource(self.orders_app, Database).path)
 
     def reserved_units(self, sku: str) -> int:
         with self.inventory_db() as conn:
@@ -116,7 +118,7 @@ async def platform(tmp_path: Path, redis_url: str, issuer: TokenIssuer) -> Async
     for app in (catalog_app, inventory_app, orders_app):
         issuer.install(app)
     service_tokens = ServiceTokenProvider(fetch=lambda: _service_token(issuer))
-    orders_app.state.service_tokens = service_tokens  # stands in for auth-service's client_credentials
+    provide(orders_app, service_tokens)  # stands in for auth-service's client_credentials
     async with AsyncExitStack() as stack:
         for app in (catalog_app, inventory_app, orders_app):
             await stack.enter_async_context(app.router.lifespan_context(app))

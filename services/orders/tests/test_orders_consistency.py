@@ -13,6 +13,8 @@ from collections import Counter
 from chassis import BreakerSettings
 from chassis.auth import service_downstream
 from chassis.settings import ChaosSettings
+from chassis.sqlite import Database
+from chassis.state import chassis_state, resource
 from orders.customer_orders import service
 
 from .conftest import Platform, set_chaos
@@ -40,7 +42,7 @@ async def test_no_order_without_reservation_and_no_reservation_without_order(pla
     random.seed(20261126)  # the chaos dice of this process
     rng = random.Random(5)
     # The breaker would turn most failures into fast 503s; keep it closed so faults reach every step.
-    live = platform.orders_app.state.live
+    live = chassis_state(platform.orders_app).live
     live.replace(
         live.current.model_copy(update={"breaker": BreakerSettings(fail_max=1000, reset_timeout_s=0.2)})
     )
@@ -57,7 +59,10 @@ async def test_no_order_without_reservation_and_no_reservation_without_order(pla
     set_chaos(platform.inventory_app, ChaosSettings())
     set_chaos(platform.orders_app, ChaosSettings())
     platform.inventory_link.loss_rate = 0.0
-    db, inventory = platform.orders_app.state.db, service_downstream(platform.orders_app, "inventory")
+    db, inventory = (
+        resource(platform.orders_app, Database),
+        service_downstream(platform.orders_app, "inventory"),
+    )
     for _ in range(20):
         await asyncio.sleep(0.25)  # past abandoned_after_s and the breaker's reset timeout
         await service.recover_abandoned(db=db, inventory=inventory, older_than_s=0.2)

@@ -11,6 +11,8 @@ import jwt
 
 from chassis import ServiceError
 from chassis.auth import ServiceTokenProvider
+from chassis.sqlite import Database
+from chassis.state import chassis_state, provide, resource
 from msa_testing.apps import TokenIssuer
 from orders.customer_orders import service
 
@@ -51,7 +53,7 @@ async def test_inventory_sees_orders_service_token_not_the_users(platform: Platf
     assert [answer.status_code for answer in placed] == [201, 201, 409]
     assert len(recorder.subs) == 4  # 3 reserves + 1 release
     assert set(recorder.subs) == {"service:orders"}
-    tokens: ServiceTokenProvider = platform.orders_app.state.service_tokens
+    tokens: ServiceTokenProvider = resource(platform.orders_app, ServiceTokenProvider)
     assert tokens.fetches == 1  # cached across requests and users
 
 
@@ -64,7 +66,7 @@ async def test_a_refused_service_token_is_fetched_again_once(platform: Platform)
         issued.append(issuer.token("service:orders", "inventory:reserve"))
         return issued[-1], 300.0
 
-    platform.orders_app.state.service_tokens = ServiceTokenProvider(fetch=fetch)
+    provide(platform.orders_app, ServiceTokenProvider(fetch=fetch))
     recorder = Recorder(platform.inventory_link.inner)
     platform.inventory_link.inner = recorder
     answer = await platform.orders.post("/orders", json=TENT, headers=platform.headers("alice", "k-r"))
@@ -74,7 +76,7 @@ async def test_a_refused_service_token_is_fetched_again_once(platform: Platform)
 
 
 async def test_an_expired_key_is_new_again(platform: Platform) -> None:
-    live = platform.orders_app.state.live
+    live = chassis_state(platform.orders_app).live
     live.replace(live.current.model_copy(update={"idempotency_ttl_s": 0.3}))
     headers = platform.headers("alice", "k-ttl")
     first = await platform.orders.post("/orders", json=TENT, headers=headers)
@@ -100,7 +102,7 @@ async def test_expired_keys_are_purged_but_unfinished_attempts_stay(platform: Pl
         conn.execute(
             "INSERT INTO idempotency_keys VALUES ('bob', 'k-pending', 'h', 'o-pending', 'pending', ?)", (old,)
         )
-    purged = await service.purge_expired_keys(db=platform.orders_app.state.db, ttl_s=3600)
+    purged = await service.purge_expired_keys(db=resource(platform.orders_app, Database), ttl_s=3600)
     assert purged == 1
     with platform.orders_db() as conn:
         keys = {row[0] for row in conn.execute("SELECT key FROM idempotency_keys WHERE user = 'bob'")}
@@ -114,7 +116,7 @@ async def test_no_service_token_is_503_and_holds_no_stock(platform: Platform) ->
     async def refused() -> tuple[str, float]:
         raise ServiceError("The authentication service refused this service's credentials.", status=503)
 
-    platform.orders_app.state.service_tokens = ServiceTokenProvider(fetch=refused)
+    provide(platform.orders_app, ServiceTokenProvider(fetch=refused))
     before = platform.reserved_units("p-1011")
     for n in range(6):  # more than the breaker's fail_max
         answer = await platform.orders.post(
@@ -122,7 +124,7 @@ async def test_no_service_token_is_503_and_holds_no_stock(platform: Platform) ->
         )
         assert answer.status_code == 503
     # the token is fetched before inventory's breaker: auth-service's failure is not inventory's
-    inventory = platform.orders_app.state.downstreams["inventory"].breaker
+    inventory = chassis_state(platform.orders_app).downstreams["inventory"].breaker
     assert (inventory.state, inventory.cb.fail_counter) == ("closed", 0)
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert platform.reserved_units("p-1011") == before

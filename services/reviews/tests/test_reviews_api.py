@@ -11,6 +11,8 @@ from fastapi import FastAPI
 
 from chassis import LiveSettings
 from chassis.settings import ChaosSettings
+from chassis.sqlite import Database
+from chassis.state import chassis_state, resource
 from reviews.main import create
 from reviews.settings import Settings
 
@@ -34,7 +36,7 @@ async def test_summaries_for_a_batch(reviews: httpx.AsyncClient, reviews_app: Fa
         await reviews.get("/summaries", params=[("product_ids", "p-1002,p-1011"), ("product_ids", "p-x")])
     ).json()
     assert [s["product_id"] for s in body["items"]] == ["p-1002", "p-1011", "p-x"]
-    with sqlite3.connect(reviews_app.state.db.path) as conn:
+    with sqlite3.connect(resource(reviews_app, Database).path) as conn:
         avg, count = conn.execute(
             "SELECT AVG(rating), COUNT(*) FROM reviews WHERE product_id = 'p-1002'"
         ).fetchone()
@@ -91,7 +93,7 @@ async def test_bad_input_is_problem_json(reviews: httpx.AsyncClient, user_header
 async def test_chaos_error_rate_breaks_and_heals_without_restart(
     reviews: httpx.AsyncClient, reviews_app: FastAPI
 ) -> None:
-    live: LiveSettings = reviews_app.state.live  # type: ignore[type-arg]
+    live: LiveSettings = chassis_state(reviews_app).live  # type: ignore[type-arg]
     live.replace(live.current.model_copy(update={"chaos": ChaosSettings(error_rate=1.0)}))
     for _ in range(5):
         assert (await reviews.get("/summaries", params={"product_ids": "p-1001"})).status_code == 500

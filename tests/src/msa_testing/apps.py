@@ -35,7 +35,8 @@ from auth_service.settings import Settings as AuthServiceSettings
 from catalog.main import create as create_catalog
 from catalog.settings import Settings as CatalogSettings
 from chassis import ServiceSettings
-from chassis.auth import AuthSettings, JwtVerifier
+from chassis.auth import AuthServiceClient, AuthSettings, JwtVerifier
+from chassis.state import provide, resource
 from chassis.testing import running_app
 from inventory.main import create as create_inventory
 from inventory.settings import Settings as InventorySettings
@@ -113,7 +114,7 @@ class TokenIssuer:
         async def fetch() -> dict[str, Any]:
             return self.jwks
 
-        app.state.jwt_verifier = JwtVerifier(fetch_jwks=fetch, settings=self.settings)
+        provide(app, JwtVerifier(fetch_jwks=fetch, settings=self.settings))
 
 
 @pytest.fixture(scope="session")
@@ -159,7 +160,7 @@ def gateway_maker(
 
 async def wait_subscribed(app: FastAPI) -> None:
     for _ in range(100):
-        if app.state.auth_client.subscribed:
+        if resource(app, AuthServiceClient).subscribed:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the revocation listener did not subscribe")

@@ -21,6 +21,7 @@ from chassis.auth.verification import AuthSettings, Forbidden, Principal, Unauth
 from chassis.errors import ServiceError
 from chassis.http import Downstream
 from chassis.pubsub import subscribe_forever
+from chassis.state import chassis_state, provide
 
 __all__ = [
     "REVOCATION_CHANNEL",
@@ -106,6 +107,25 @@ class InvalidCredentials(ServiceError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_grant"'})
+
+
+class TooManyLogins(ServiceError):
+    """One of auth-service's login limits refused the login; its text and Retry-After relayed."""
+
+    status = 429
+    title = "Too Many Requests"
+
+
+class IncompleteLogin(ServiceError):
+    status = 400
+    title = "Bad Request"
+
+
+class GatewayRefused(ServiceError):
+    """auth-service refused this gateway's own client credentials: an operator problem."""
+
+    status = 502
+    title = "Bad Gateway"
 
 
 class AuthServiceClient:
@@ -224,15 +244,14 @@ class AuthServiceClient:
             )
         error = answer_field(response, "error")
         if response.status_code == 429:  # one of auth-service's login limits (its text says which)
-            raise ServiceError(
+            raise TooManyLogins(
                 answer_field(response, "detail") or "Too many logins: try again later.",
-                status=429,
                 headers={"Retry-After": response.headers.get("retry-after", "60")},
             )
         if error == "invalid_grant":
             raise InvalidCredentials(invalid)
         if error == "invalid_request":
-            raise ServiceError("The request is missing a required field.", status=400)
+            raise IncompleteLogin("The request is missing a required field.")
         raise self._unexpected(response)
 
     def _unexpected(self, response: httpx.Response) -> ServiceError:
@@ -243,7 +262,7 @@ class AuthServiceClient:
             answer_field(response, "error") or "no error code",
             self.client_id,
         )
-        return ServiceError("The authentication service refused the gateway.", status=502)
+        return GatewayRefused("The authentication service refused the gateway.")
 
 
 async def listen_for_revocations(redis_url: str, client: AuthServiceClient) -> None:
@@ -279,19 +298,21 @@ async def listen_for_revocations(redis_url: str, client: AuthServiceClient) -> N
 
 @contextlib.asynccontextmanager
 async def auth_client_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """A gateway's lifespan: ``app.state.auth_client`` (an ``AuthServiceClient`` over the
+    """A gateway's lifespan: the app's ``AuthServiceClient`` resource (over the
     ``auth-service`` downstream, settings ``auth: AuthClientSettings``) and its revocation
     listener, which is stopped on shutdown."""
-    settings = app.state.live.current
+    state = chassis_state(app)
+    settings = state.live.current
     auth: AuthClientSettings = settings.auth
-    app.state.auth_client = client = AuthServiceClient(
-        downstream=app.state.downstreams["auth-service"],
+    client = AuthServiceClient(
+        downstream=state.downstreams["auth-service"],
         client_id=auth.client_id,
         client_secret=auth.client_secret.get_secret_value(),
         cache_s=auth.introspection_cache_s,
         login_concurrency=auth.login_concurrency,
         login_queue_s=auth.login_queue_s,
     )
+    provide(app, client)
     listener = asyncio.create_task(listen_for_revocations(settings.redis_url, client), name="revocations")
     try:
         yield

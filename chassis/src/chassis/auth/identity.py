@@ -20,6 +20,7 @@ from chassis.auth.answers import answer_field
 from chassis.auth.verification import AuthSettings
 from chassis.errors import ServiceError
 from chassis.http import Downstream, RenewableAuth
+from chassis.state import chassis_state, resource
 
 __all__ = [
     "ServiceClientSettings",
@@ -31,6 +32,18 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+
+class ServiceCredentialsRefused(ServiceError):
+    """auth-service refused this service's own client credentials: an operator must fix them;
+    the call that needed the token cannot be made meanwhile."""
+
+    status = 503
+    title = "Service Unavailable"
+    retry_after_s = 5
+
+    def __init__(self) -> None:
+        super().__init__("The authentication service refused this service's credentials.")
 
 
 class ServiceClientSettings(AuthSettings):
@@ -86,11 +99,7 @@ class ServiceTokenProvider:
                     answer_field(response, "error") or "no error code",
                     client_id,
                 )
-                raise ServiceError(
-                    "The authentication service refused this service's credentials.",
-                    status=503,
-                    headers={"Retry-After": "5"},
-                )
+                raise ServiceCredentialsRefused()
             body = response.json()
             return str(body["access_token"]), float(body["expires_in"])
 
@@ -142,27 +151,29 @@ class ServiceTokenAuth(RenewableAuth):
 
 
 def service_token_provider(app: FastAPI) -> ServiceTokenProvider:
-    """``app.state.service_tokens``, created on first use from the ``auth-service`` downstream
-    and the ``auth: ServiceClientSettings`` settings (tests may install their own first)."""
-    provider: ServiceTokenProvider | None = getattr(app.state, "service_tokens", None)
-    if provider is None:
-        auth = app.state.live.current.auth
+    """The app's ``ServiceTokenProvider`` resource, created on first use from the ``auth-service``
+    downstream and the ``auth: ServiceClientSettings`` settings (tests may provide their own)."""
+    state = chassis_state(app)
+
+    def client_credentials() -> ServiceTokenProvider:
+        auth = state.live.current.auth
         if not isinstance(auth, ServiceClientSettings):
             raise RuntimeError("service_token_provider needs settings field auth: ServiceClientSettings")
-        provider = ServiceTokenProvider.client_credentials(
-            downstream=app.state.downstreams["auth-service"],
+        return ServiceTokenProvider.client_credentials(
+            downstream=state.downstreams["auth-service"],
             client_id=auth.client_id,
             client_secret=auth.client_secret.get_secret_value(),
             scope=auth.token_scope,
             margin_s=auth.token_refresh_margin_s,
         )
-        app.state.service_tokens = provider
-    return provider
+
+    return resource(app, ServiceTokenProvider, client_credentials)
 
 
 def service_downstream(app: FastAPI, callee: str) -> Downstream:
     """The ``callee`` downstream with every call made as this service (its own token)."""
-    return app.state.downstreams[callee].with_auth(ServiceTokenAuth(service_token_provider(app)))
+    downstream = chassis_state(app).downstreams[callee]
+    return downstream.with_auth(ServiceTokenAuth(service_token_provider(app)))
 
 
 def as_service(callee: str) -> Callable[[Request], Awaitable[Downstream]]:

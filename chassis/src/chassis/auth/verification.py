@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 from chassis.context import user_var
 from chassis.errors import ServiceError
 from chassis.openapi import DocumentedScheme
+from chassis.state import chassis_state, resource
 
 __all__ = [
     "ALGORITHMS",
@@ -238,23 +239,22 @@ def bearer_token(request: Request) -> str:
 
 
 def _verifier(request: Request) -> JwtVerifier:
-    state = request.app.state
-    verifier: JwtVerifier | None = getattr(state, "jwt_verifier", None)
-    if verifier is None:
-        downstreams = getattr(state, "downstreams", {})
-        if "auth-service" not in downstreams:
+    state = chassis_state(request.app)
+
+    def from_auth_service() -> JwtVerifier:
+        if "auth-service" not in state.downstreams:
             raise RuntimeError(
                 "chassis.auth needs the auth-service downstream: "
                 "create_app(..., downstreams={'auth-service': settings.auth_service_url})"
             )
-        client = downstreams["auth-service"]
+        client = state.downstreams["auth-service"]
         settings = getattr(state.live.current, "auth", None)
-        verifier = JwtVerifier(
+        return JwtVerifier(
             fetch_jwks=lambda: client.get_json(JWKS_PATH),
             settings=settings if isinstance(settings, AuthSettings) else AuthSettings(),
         )
-        state.jwt_verifier = verifier
-    return verifier
+
+    return resource(request.app, JwtVerifier, from_auth_service)
 
 
 async def current_user(request: Request, _documented: BearerScheme) -> Principal:

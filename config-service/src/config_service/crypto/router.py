@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
-from chassis import ServiceError
 from chassis.limits import read_limited_body
 from chassis.openapi import raw_body
 from config_service.crypto.service import CipherError
 from config_service.dependencies import CipherDep, ClientDep
+from config_service.errors import DecryptionFailed, NotUtf8Text
 
 __all__ = ["router"]
 
@@ -25,7 +25,7 @@ async def _text(request: Request) -> str:
     try:
         return body.decode()
     except UnicodeDecodeError as exc:
-        raise ServiceError("the body must be UTF-8 text", status=400) from exc
+        raise NotUtf8Text("the body must be UTF-8 text") from exc
 
 
 @router.get("/encrypt/status", summary="Whether values can be encrypted and decrypted")
@@ -61,4 +61,4 @@ async def decrypt(request: Request, cipher: CipherDep, _: ClientDep) -> str:
     try:
         return cipher.decrypt(await _text(request))
     except CipherError as exc:
-        raise ServiceError(f"cannot decrypt: {exc}", status=400, title="Decryption failed") from exc
+        raise DecryptionFailed(f"cannot decrypt: {exc}") from exc

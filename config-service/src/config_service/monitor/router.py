@@ -7,10 +7,10 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 
-from chassis import ServiceError
 from chassis.limits import read_limited_body
 from chassis.openapi import raw_body
 from config_service.dependencies import ClientDep, MonitorDep
+from config_service.errors import BadWebhook
 from config_service.monitor.service import paths_from_payload
 
 __all__ = ["router"]
@@ -46,13 +46,11 @@ async def monitor(request: Request, monitor: MonitorDep, _: ClientDep) -> list[s
             (paths if "." in value or "/" in value else apps).append(value)
         bad = [app for app in apps if not app.replace("-", "").replace("_", "").isalnum() and app != "*"]
         if bad:
-            raise ServiceError("path must name an application", status=400)
+            raise BadWebhook("path must name an application")
     else:
         try:
             payload = json.loads(body)
         except ValueError as exc:
-            raise ServiceError(
-                "expected a GitHub/GitLab push payload (JSON) or form path=<app>", status=400
-            ) from exc
+            raise BadWebhook("expected a GitHub/GitLab push payload (JSON) or form path=<app>") from exc
         paths = paths_from_payload(payload)
     return await monitor.on_webhook(paths, apps)

@@ -8,14 +8,14 @@ from fastapi import Request
 from chassis import ServiceError
 from chassis.auth import AuthServiceClient, BearerScheme, Principal, TokenSet, bearer_token
 from chassis.context import user_var
+from chassis.state import resource
 from gateway_mobile.auth.schemas import LogoutRequest, Me, RefreshRequest, TokenRequest, TokenResponse
 
 __all__ = ["bearer_user", "issue", "logout", "me", "refresh"]
 
 
 def _client(request: Request) -> AuthServiceClient:
-    client: AuthServiceClient = request.app.state.auth_client
-    return client
+    return resource(request.app, AuthServiceClient)
 
 
 async def issue(*, request: Request, body: TokenRequest) -> TokenResponse:
@@ -32,6 +32,11 @@ async def refresh(*, request: Request, body: RefreshRequest) -> TokenResponse:
     return _response(await _client(request).refresh(body.refresh_token))
 
 
+class NothingToRevoke(ServiceError):
+    status = 400
+    title = "Bad Request"
+
+
 async def logout(*, request: Request, body: LogoutRequest | None) -> None:
     """Ends the session of the refresh token in the body, or else of the bearer token."""
     if body is not None and body.refresh_token:
@@ -40,9 +45,7 @@ async def logout(*, request: Request, body: LogoutRequest | None) -> None:
     if request.headers.get("authorization"):
         await _client(request).revoke(bearer_token(request), hint="access_token")
         return
-    raise ServiceError(
-        "Send the refresh token in the body or the access token as a bearer token.", status=400
-    )
+    raise NothingToRevoke("Send the refresh token in the body or the access token as a bearer token.")
 
 
 async def bearer_user(request: Request, _documented: BearerScheme) -> Principal:

@@ -20,6 +20,7 @@ from chassis import DownstreamUnavailable, ServiceError
 from chassis.auth import AuthServiceClient, InvalidCredentials, LoginsBusy, Principal, Unauthorized
 from chassis.context import user_var
 from chassis.openapi import DocumentedScheme
+from chassis.state import chassis_state, resource
 from gateway_web.auth.repository import SessionRecord, SessionRepository, SessionStoreUnavailable, new_secret
 from gateway_web.auth.schemas import LoginRequest, LoginResponse, Me
 from gateway_web.auth.settings import WebAuthSettings
@@ -68,18 +69,25 @@ class CsrfRejected(ServiceError):
         super().__init__(f"Send the CSRF token of this session in the {header} header.")
 
 
+class RefreshInProgress(ServiceError):
+    """Another replica is refreshing this session and did not finish in time."""
+
+    status = 503
+    title = "Service Unavailable"
+    retry_after_s = 1
+
+
 def _settings(request: Request) -> WebAuthSettings:
-    settings: WebAuthSettings = request.app.state.live.current.auth
+    settings: WebAuthSettings = chassis_state(request.app).live.current.auth
     return settings
 
 
 def _client(request: Request) -> AuthServiceClient:
-    client: AuthServiceClient = request.app.state.auth_client
-    return client
+    return resource(request.app, AuthServiceClient)
 
 
 def _repository(request: Request) -> SessionRepository:
-    return SessionRepository(request.app.state.redis)
+    return SessionRepository(chassis_state(request.app).redis)
 
 
 async def login(*, request: Request, response: Response, credentials: LoginRequest) -> LoginResponse:
@@ -207,7 +215,7 @@ async def _refresh(
             return latest
     if record.access_expires_at > time.time():
         return record
-    raise ServiceError("The session is being refreshed; retry.", status=503, headers={"Retry-After": "1"})
+    raise RefreshInProgress("The session is being refreshed; retry.")
 
 
 def _check_csrf(request: Request, settings: WebAuthSettings, record: SessionRecord) -> None:

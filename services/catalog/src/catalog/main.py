@@ -10,6 +10,7 @@ from catalog.settings import Settings
 from chassis import create_app, serve
 from chassis.config_client import load_settings
 from chassis.sqlite import Database
+from chassis.state import chassis_state, provide
 
 __all__ = ["create", "run"]
 
@@ -20,7 +21,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         settings.data_dir / "catalog.sqlite3",
         schema=repository.SCHEMA,
         seed=repository.seed,
-        write_fault_rate=lambda: app.state.live.current.chaos.store_error_rate,
+        write_fault_rate=lambda: chassis_state(app).live.current.chaos.store_error_rate,
     )
 
     app = create_app(
@@ -33,7 +34,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         lifespan=db.lifespan,
         max_body_bytes=64 * 1024,
     )
-    app.state.db = db
+    provide(app, db)
     return app
 
 

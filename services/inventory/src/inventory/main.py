@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from chassis import create_app, serve
 from chassis.config_client import load_settings
 from chassis.sqlite import Database
+from chassis.state import chassis_state, provide
 from inventory.settings import Settings
 from inventory.stock import repository
 from inventory.stock.router import router as stock_router
@@ -20,7 +21,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         settings.data_dir / "inventory.sqlite3",
         schema=repository.SCHEMA,
         seed=repository.seed,
-        write_fault_rate=lambda: app.state.live.current.chaos.store_error_rate,
+        write_fault_rate=lambda: chassis_state(app).live.current.chaos.store_error_rate,
     )
 
     app = create_app(
@@ -33,7 +34,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         lifespan=db.lifespan,
         max_body_bytes=64 * 1024,
     )
-    app.state.db = db
+    provide(app, db)
     return app
 
 

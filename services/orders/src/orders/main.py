@@ -14,6 +14,7 @@ from chassis import create_app, serve
 from chassis.auth import service_downstream
 from chassis.config_client import load_settings
 from chassis.sqlite import Database
+from chassis.state import chassis_state, provide
 from orders.customer_orders import repository, service
 from orders.customer_orders.router import router as orders_router
 from orders.settings import Settings
@@ -29,13 +30,13 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
         settings.data_dir / "orders.sqlite3",
         schema=repository.SCHEMA,
         seed=repository.seed,
-        write_fault_rate=lambda: app.state.live.current.chaos.store_error_rate,
+        write_fault_rate=lambda: chassis_state(app).live.current.chaos.store_error_rate,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with db.lifespan(app):
-            recovery = asyncio.create_task(_recover_forever(app), name="orders-recovery")
+            recovery = asyncio.create_task(_recover_forever(app, db), name="orders-recovery")
             try:
                 yield
             finally:
@@ -59,26 +60,26 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
         transport=transport,
         max_body_bytes=64 * 1024,
     )
-    app.state.db = db
+    provide(app, db)
     return app
 
 
-async def _recover_forever(app: FastAPI) -> None:
+async def _recover_forever(app: FastAPI, db: Database) -> None:
     """Release the stock of abandoned order attempts (see ``service.recover_abandoned``) and
     forget Idempotency-Keys older than ``idempotency_ttl_s``."""
     while True:
-        settings: Settings = app.state.live.current
+        settings: Settings = chassis_state(app).live.current
         await asyncio.sleep(settings.recovery_interval_s)
         try:
             await service.recover_abandoned(
-                db=app.state.db,
+                db=db,
                 inventory=service_downstream(app, "inventory"),
                 older_than_s=settings.abandoned_after_s,
             )
         except Exception as exc:
             log.warning("order recovery round failed (%s)", type(exc).__name__)
         try:
-            await service.purge_expired_keys(db=app.state.db, ttl_s=settings.idempotency_ttl_s)
+            await service.purge_expired_keys(db=db, ttl_s=settings.idempotency_ttl_s)
         except Exception as exc:
             log.warning("purging expired idempotency keys failed (%s)", type(exc).__name__)
 
