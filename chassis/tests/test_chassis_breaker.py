@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import redis
@@ -39,16 +40,38 @@ def _settings(redis_url: str, **breaker: float) -> ServiceSettings:
     )
 
 
-def _client(settings: ServiceSettings, url: str) -> Downstream:
+def _client(settings: ServiceSettings, url: str, registry: BreakerRegistry | None = None) -> Downstream:
     """One replica's client: its own registry and Redis connection, shared Redis state."""
     return Downstream(
         caller="caller",
         callee="callee",
         base_url=url,
         live=LiveSettings(settings),
-        registry=BreakerRegistry(),
+        registry=registry or BreakerRegistry(),
         breaker_redis=redis.Redis.from_url(settings.redis_url),
     )
+
+
+@contextlib.asynccontextmanager
+async def _replica(settings: ServiceSettings, url: str, resync_s: float = 1.0) -> AsyncIterator[Downstream]:
+    """A client whose registry shares breaker state as an app's lifespan does (``share``)."""
+    registry = BreakerRegistry()
+    client = _client(settings, url, registry)
+    sharing = asyncio.create_task(registry.share(settings.redis_url, resync_s=resync_s))
+    try:
+        yield client
+    finally:
+        sharing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sharing
+        await client.aclose()
+
+
+async def _until(what: str, check: Callable[[], bool], timeout_s: float = 2.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
 
 
 async def test_opens_short_circuits_half_opens_and_closes(server: FlakyServer, redis_url: str) -> None:
@@ -108,24 +131,36 @@ async def test_a_hanging_downstream_times_out_within_budget(server: FlakyServer,
 
 
 async def test_two_replicas_share_state_through_redis(server: FlakyServer, redis_url: str) -> None:
-    replica_a = _client(_settings(redis_url, reset_timeout_s=30), server.url)
-    replica_b = _client(_settings(redis_url, reset_timeout_s=30), server.url)
-    server.mode = "fail"
-    for _ in range(3):
-        with pytest.raises(DownstreamUnavailable):
-            await replica_a.get_json("/x")
-    assert replica_a.breaker.state == "open"
-    assert replica_b.breaker.state == "open", "replica B reads the state replica A wrote"
+    settings = _settings(redis_url, reset_timeout_s=30)
+    async with _replica(settings, server.url) as replica_a, _replica(settings, server.url) as replica_b:
+        server.mode = "fail"
+        for _ in range(3):
+            with pytest.raises(DownstreamUnavailable):
+                await replica_a.get_json("/x")
+        assert replica_a.breaker.state == "open"
+        await _until("replica B to hear of it", lambda: replica_b.breaker.state == "open")
 
-    hits = server.hits
-    with pytest.raises(DownstreamUnavailable) as short:
-        await replica_b.get_json("/x")
-    assert short.value.reason == "short_circuited"
-    assert server.hits == hits
-    keys = redis.Redis.from_url(redis_url).keys("msa:breaker:caller->callee:*")
-    assert {k.decode().rsplit(":", 1)[1] for k in keys} >= {"state", "fail_counter", "opened_at"}
-    await replica_a.aclose()
-    await replica_b.aclose()
+        hits = server.hits
+        with pytest.raises(DownstreamUnavailable) as short:
+            await replica_b.get_json("/x")
+        assert short.value.reason == "short_circuited"
+        assert server.hits == hits
+        with redis.Redis.from_url(redis_url) as admin:
+            keys = admin.keys("msa:breaker:caller->callee:*")
+        assert {k.decode().rsplit(":", 1)[1] for k in keys} >= {"state", "fail_counter", "opened_at"}
+
+
+async def test_a_replica_started_later_starts_from_the_shared_state(
+    server: FlakyServer, redis_url: str
+) -> None:
+    settings = _settings(redis_url, reset_timeout_s=30)
+    async with _replica(settings, server.url) as first:
+        server.mode = "fail"
+        for _ in range(3):
+            with pytest.raises(DownstreamUnavailable):
+                await first.get_json("/x")
+        async with _replica(settings, server.url) as late:
+            assert late.breaker.state == "open"
 
 
 async def test_fallback_answers_and_is_counted(server: FlakyServer, redis_url: str) -> None:
@@ -221,26 +256,27 @@ async def test_a_503_about_a_service_behind_the_callee_is_relayed_not_counted(re
     await client.aclose()
 
 
-async def test_a_healthy_call_costs_one_redis_round_trip(server: FlakyServer, redis_url: str) -> None:
+async def test_a_healthy_call_sends_redis_nothing(server: FlakyServer, redis_url: str) -> None:
     """pybreaker reads the state before and resets the failure count after every call; the storage
-    answers both with one MGET while there is nothing to reset."""
+    answers both from memory, and writes only what happened: a failure, then the reset after it."""
     client = _client(_settings(redis_url), server.url)
     await client.get_json("/x")
-    admin = redis.Redis.from_url(redis_url)
-    admin.config_resetstat()
-    for _ in range(20):
-        await client.get_json("/x")
-    stats = admin.info("commandstats")
-    assert stats["cmdstat_mget"]["calls"] == 20
-    assert "cmdstat_set" not in stats
-    assert "cmdstat_get" not in stats
+    with redis.Redis.from_url(redis_url) as admin:
+        admin.config_resetstat()
+        for _ in range(20):
+            await client.get_json("/x")
+        stats = admin.info("commandstats")
+        assert set(stats) <= {"cmdstat_config|resetstat", "cmdstat_info"}, stats
 
-    server.mode = "fail"
-    with pytest.raises(DownstreamUnavailable):
+        server.mode = "fail"
+        with pytest.raises(DownstreamUnavailable):
+            await client.get_json("/x")
+        assert admin.get("msa:breaker:caller->callee:fail_counter") == b"1"
+        server.mode = "ok"
         await client.get_json("/x")
-    server.mode = "ok"
-    await client.get_json("/x")
-    assert admin.get("msa:breaker:caller->callee:fail_counter") == b"0", "a success after a failure resets"
+        assert admin.get("msa:breaker:caller->callee:fail_counter") == b"0", (
+            "a success after a failure resets"
+        )
     await client.aclose()
 
 
@@ -248,25 +284,25 @@ async def test_after_an_outage_the_local_fallback_starts_from_the_shared_state(s
     """Found by the containers tier: a circuit opened on local state during one Redis outage, then
     closed in the shared state, short-circuited every call when Redis went away a second time."""
     redis_server = start_redis()
+    settings = _settings(redis_server.url, fail_max=2, reset_timeout_s=30)
     try:
-        client = _client(_settings(redis_server.url, fail_max=2, reset_timeout_s=30), server.url)
-        await client.get_json("/x")
-        redis_server.stop()  # first outage: failures open the circuit on local state only
-        server.mode = "fail"
-        for _ in range(2):
-            with pytest.raises(DownstreamUnavailable):
-                await client.get_json("/x")
-        assert client.breaker.state == "open"
+        async with _replica(settings, server.url, resync_s=0.2) as client:
+            await client.get_json("/x")
+            redis_server.stop()  # first outage: failures open the circuit on local state only
+            server.mode = "fail"
+            for _ in range(2):
+                with pytest.raises(DownstreamUnavailable):
+                    await client.get_json("/x")
+            assert client.breaker.state == "open"
 
-        redis_server = start_redis(redis_server.port)  # back, empty: the shared state is closed
-        server.mode = "ok"
-        await asyncio.sleep(5.1)  # the storage retries Redis after its cool-down
-        assert (await client.get_json("/x"))["ok"] is True
-        assert client.breaker.state == "closed"
+            redis_server = start_redis(redis_server.port)  # back, empty: the shared state is closed
+            server.mode = "ok"
+            # the sharing task resubscribes and re-reads the shared state
+            await _until("the shared state adopted", lambda: client.breaker.state == "closed", 10.0)
+            assert (await client.get_json("/x"))["ok"] is True
 
-        redis_server.stop()  # second outage: the fallback must start from "closed"
-        assert (await client.get_json("/x"))["ok"] is True
-        assert client.breaker.state == "closed"
-        await client.aclose()
+            redis_server.stop()  # second outage: the local state goes on from "closed"
+            assert (await client.get_json("/x"))["ok"] is True
+            assert client.breaker.state == "closed"
     finally:
         redis_server.stop()

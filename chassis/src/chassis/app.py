@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from chassis.breakers import BreakerRegistry
 from chassis.config_client import client_for
@@ -83,9 +84,12 @@ def create_app(
         state.redis = aioredis.Redis.from_url(
             current.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30
         )
-        # Breaker state is read on every call: short timeouts so a Redis outage costs little.
-        breaker_redis = redis.Redis.from_url(
-            current.redis_url, socket_timeout=0.1, socket_connect_timeout=0.1
+        # Breaker state is written on failures and transitions only (read from memory): short
+        # timeouts so a Redis outage costs little even then.
+        breaker_redis = (
+            redis.Redis.from_url(current.redis_url, socket_timeout=0.1, socket_connect_timeout=0.1)
+            if current.breaker.shared
+            else None
         )
         state.breakers = registry = BreakerRegistry()
         state.downstreams = {
@@ -102,11 +106,19 @@ def create_app(
             for callee, url in (downstreams or {}).items()
         }
         state.ready_checks = {"redis": _redis_check(state.redis), **(ready_checks or {})}
-        publisher = asyncio.create_task(_publish_metrics(state), name="breaker-metrics")
         stop_announcing = asyncio.Event()
-        announcer = asyncio.create_task(
-            announce_forever(state.redis, current, stop_announcing), name="registry"
-        )
+        # The chassis's own Redis bookkeeping is no one's trace: without this, each of these
+        # loops would send Zipkin a root span every second (a task keeps the context it was made in).
+        with suppress_instrumentation():
+            publisher = asyncio.create_task(_publish_metrics(state), name="breaker-metrics")
+            sharing = (
+                asyncio.create_task(registry.share(current.redis_url), name="breaker-state")
+                if breaker_redis is not None
+                else None
+            )
+            announcer = asyncio.create_task(
+                announce_forever(state.redis, current, stop_announcing), name="registry"
+            )
         refresher = (  # live config refresh, when settings came from config-service
             asyncio.create_task(state.refresher.run(current.redis_url), name="config-refresh")
             if state.refresher is not None
@@ -123,7 +135,7 @@ def create_app(
             stop_announcing.set()  # lets a registry write in flight finish (its socket closes cleanly)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(announcer), 2.0)
-            for task in (publisher, announcer, refresher):
+            for task in (publisher, sharing, announcer, refresher):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -131,7 +143,8 @@ def create_app(
             for client in state.downstreams.values():
                 await client.aclose()
             await state.redis.aclose()
-            breaker_redis.close()
+            if breaker_redis is not None:
+                breaker_redis.close()
             log.info("%s stopped", current.service_name)
             await asyncio.to_thread(flush_spans)
 

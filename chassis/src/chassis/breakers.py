@@ -1,20 +1,28 @@
-"""Named circuit breakers (pybreaker) with state shared across replicas in Redis, and rolling metrics.
+"""Named circuit breakers (pybreaker) whose state replicas share through Redis, and rolling metrics.
 
-Why our own Redis storage rather than pybreaker's ``CircuitRedisStorage``: the same semantics,
-but during a Redis outage pybreaker's logs a stack trace per operation and keeps paying the
-socket timeout on every call; ours falls back to in-process state for a cool-down (one warning
-per outage) and rejoins the shared state when Redis answers again. And a healthy call costs one
-round trip instead of two. The calls are synchronous because pybreaker's storage API is: about
-0.13 ms per healthy call on loopback, on the event loop (``scripts/bench_breaker.py``).
+A healthy call costs no Redis command: every process reads the state of its breakers from its own
+memory (``SharedBreakerStorage``) and writes to Redis only when something happens -- a failure
+(the shared consecutive-failure count), the first success after failures (the count back to 0), a
+transition (the state, published on ``STATE_CHANNEL``). ``BreakerRegistry.share`` listens on that
+channel, so a circuit one replica opens is open in the others a message later (milliseconds;
+``scripts/bench_breaker.py`` measures it), and re-reads the shared state every ``resync_s`` and
+after each reconnection for what the channel missed. While Redis is unreachable each process goes
+on with its own state (one warning per outage) and adopts the shared one when Redis is back.
+
+Why not pybreaker's ``CircuitRedisStorage``: it reads Redis on every call (two round trips,
+synchronous, on the event loop) and during an outage logs a stack trace and pays the socket
+timeout on every call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,41 +31,146 @@ from typing import Any
 
 import pybreaker
 import redis
+import redis.asyncio as aioredis
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
+from chassis.pubsub import subscribe_forever
 from chassis.settings import BreakerSettings
 
-__all__ = ["Breaker", "BreakerRegistry", "RedisBreakerStorage", "RollingMetrics"]
+__all__ = ["STATE_CHANNEL", "Breaker", "BreakerRegistry", "RollingMetrics", "SharedBreakerStorage"]
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "msa:breaker"
+STATE_CHANNEL = "msa:breaker:transitions"  # + ":<db>", see channel_for
+_FIELDS = ("state", "fail_counter", "success_counter", "opened_at")
 _REDIS_COOLDOWN_S = 5.0
 
 
-class RedisBreakerStorage(pybreaker.CircuitBreakerStorage):
-    """Breaker state in Redis (shared by replicas); local memory while Redis is unreachable."""
+def channel_for(db: int) -> str:
+    """Pub/sub ignores the database number: the channel carries it, so callers sharing one Redis
+    server on different databases (test stacks, several demos) never adopt each other's circuits."""
+    return f"{STATE_CHANNEL}:{db}"
+
+
+class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
+    """One breaker's state: read from memory, written to Redis (shared by the caller's replicas)
+    only on failures and transitions. See the module docstring."""
 
     def __init__(self, name: str, client: redis.Redis) -> None:
         super().__init__(name)
         self._redis = client
-        self._local = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
-        self._down_until = 0.0
-        self._seen_fails: int | None = None  # the shared failure count at the last state read
         self._prefix = f"{KEY_PREFIX}:{name}:"
-        self._guard(self._init_keys, None)
+        self._channel = channel_for(int(client.connection_pool.connection_kwargs.get("db", 0)))
+        self._state: str = pybreaker.STATE_CLOSED
+        self._fails = 0
+        self._successes = 0
+        self._opened_at: datetime | None = None
+        self._down_until = 0.0
+        self.origin = uuid.uuid4().hex  # tells this storage's own published transitions apart
+        self.version = 0  # local changes so far: a resync read before one must not undo it
+        # start from the shared state: a replica started while the circuit is open keeps it open
+        self._guard(lambda: self.adopt(self._read_shared()))
 
-    def _init_keys(self) -> None:
-        pipe = self._redis.pipeline()
-        pipe.setnx(self._prefix + "state", pybreaker.STATE_CLOSED)
-        pipe.setnx(self._prefix + "fail_counter", 0)
-        pipe.setnx(self._prefix + "success_counter", 0)
-        pipe.execute()
+    # What pybreaker reads on every call comes from memory; what happens (a transition, a
+    # failure, the reset after failures) is written through to Redis.
 
-    def _guard(self, op: Callable[[], Any], local: Callable[[], Any] | None) -> Any:
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @state.setter
+    def state(self, state: str) -> None:
+        self._state = state
+        self.version += 1
+        opened = self._opened_at.timestamp() if self._opened_at and state == pybreaker.STATE_OPEN else None
+        event = json.dumps({"name": self.name, "state": state, "opened_at": opened, "origin": self.origin})
+
+        def write() -> None:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.set(self._prefix + "state", state)
+            if opened is not None:
+                pipe.set(self._prefix + "opened_at", opened)
+            pipe.publish(self._channel, event)
+            pipe.execute()
+
+        self._guard(write)
+
+    @property
+    def counter(self) -> int:
+        return self._fails
+
+    @property
+    def success_counter(self) -> int:
+        return self._successes
+
+    @property
+    def opened_at(self) -> datetime | None:
+        return self._opened_at
+
+    @opened_at.setter
+    def opened_at(self, now: datetime) -> None:
+        self._opened_at = now  # written with the state that follows it (``CircuitBreaker.open``)
+
+    def increment_counter(self) -> None:
+        # the shared count: consecutive failures seen by any replica open the circuit
+        self.version += 1
+        shared = self._guard(lambda: self._redis.incr(self._prefix + "fail_counter"))
+        self._fails = int(shared) if shared is not None else self._fails + 1
+
+    def reset_counter(self) -> None:
+        if self._fails == 0:
+            return  # the healthy path: nothing to reset, nothing to write
+        self._fails = 0
+        self.version += 1
+        self._guard(lambda: self._redis.set(self._prefix + "fail_counter", 0))
+
+    def increment_success_counter(self) -> None:
+        self.version += 1
+        shared = self._guard(lambda: self._redis.incr(self._prefix + "success_counter"))
+        self._successes = int(shared) if shared is not None else self._successes + 1
+
+    def reset_success_counter(self) -> None:
+        if self._successes == 0:
+            return
+        self._successes = 0
+        self.version += 1
+        self._guard(lambda: self._redis.set(self._prefix + "success_counter", 0))
+
+    # What the other replicas did (``BreakerRegistry.share``).
+
+    def keys(self) -> list[str]:
+        return [self._prefix + field for field in _FIELDS]
+
+    def adopt(self, values: list[Any]) -> None:
+        """Take the shared state (``values``: the raw ``keys()``); none yet: closed."""
+        raw_state, fails, successes, opened = (
+            value.decode() if isinstance(value, bytes) else value for value in values
+        )
+        self._state = str(raw_state) if raw_state in _STATES else pybreaker.STATE_CLOSED
+        self._fails, self._successes = int(fails or 0), int(successes or 0)
+        self._opened_at = datetime.fromtimestamp(float(opened), UTC) if opened else None
+
+    def adopt_transition(self, state: str, opened_at: float | None) -> None:
+        """Another replica moved this circuit (published on ``STATE_CHANNEL``)."""
+        self._state = state
+        if opened_at is not None:
+            self._opened_at = datetime.fromtimestamp(opened_at, UTC)
+        if state == pybreaker.STATE_CLOSED:
+            self._fails = 0  # the replica that closed it reset the shared count
+
+    def _read_shared(self) -> list[Any]:
+        values: list[Any] = self._redis.mget(self.keys())
+        return values
+
+    def _guard(self, op: Callable[[], Any]) -> Any:
+        """Run one Redis operation; while Redis is unreachable (and for a cool-down after each
+        error) skip it: the state in memory goes on alone."""
         if time.monotonic() < self._down_until:
-            return local() if local else None
+            return None
         try:
-            result = op()
+            with suppress_instrumentation():  # bookkeeping, not a step of the request's trace
+                result = op()
         except (redis.RedisError, OSError) as exc:
             log.warning(
                 "breaker %s: Redis unreachable (%s); using local state for %.0fs",
@@ -66,94 +179,11 @@ class RedisBreakerStorage(pybreaker.CircuitBreakerStorage):
                 _REDIS_COOLDOWN_S,
             )
             self._down_until = time.monotonic() + _REDIS_COOLDOWN_S
-            return local() if local else None
+            return None
         if self._down_until:
             self._down_until = 0.0
             log.info("breaker %s: Redis reachable again; state is shared again", self.name)
         return result
-
-    @property
-    def state(self) -> str:
-        def read() -> str:
-            # One round trip for the state, the failure count and the opening time: pybreaker reads
-            # the state before every call and resets the count after every success, and the count
-            # read here lets reset_counter skip its write when there is nothing to reset (the common case).
-            raw, fails, opened = self._redis.mget(
-                self._prefix + "state", self._prefix + "fail_counter", self._prefix + "opened_at"
-            )
-            if raw is None:  # keys expired or flushed: start closed again
-                self._init_keys()
-                state, fails, opened = str(pybreaker.STATE_CLOSED), None, None
-            else:
-                state = raw.decode() if isinstance(raw, bytes) else str(raw)
-            self._seen_fails = int(fails or 0)
-            # The local fallback starts from the last shared state seen, not from what this process
-            # last wrote: a circuit opened locally during an earlier outage and closed in the shared
-            # state since must not short-circuit calls when Redis goes away again.
-            self._local.state = state
-            if opened:
-                self._local.opened_at = datetime.fromtimestamp(float(opened), UTC)
-            return state
-
-        return str(self._guard(read, lambda: self._local.state))
-
-    @state.setter
-    def state(self, state: str) -> None:
-        self._local.state = state
-        self._guard(lambda: self._redis.set(self._prefix + "state", state), None)
-
-    def increment_counter(self) -> None:
-        self._local.increment_counter()
-        self._seen_fails = None  # unknown until the next read: the next reset must write
-        self._guard(lambda: self._redis.incr(self._prefix + "fail_counter"), None)
-
-    def reset_counter(self) -> None:
-        self._local.reset_counter()
-        if self._seen_fails == 0:
-            # Zero when the call began. A failure another replica counted since then is newer
-            # than this success, so leaving it stand is right for consecutive-failure counting.
-            return
-        self._seen_fails = 0
-        self._guard(lambda: self._redis.set(self._prefix + "fail_counter", 0), None)
-
-    def increment_success_counter(self) -> None:
-        self._local.increment_success_counter()
-        self._guard(lambda: self._redis.incr(self._prefix + "success_counter"), None)
-
-    def reset_success_counter(self) -> None:
-        self._local.reset_success_counter()
-        self._guard(lambda: self._redis.set(self._prefix + "success_counter", 0), None)
-
-    @property
-    def counter(self) -> int:
-        return int(
-            self._guard(
-                lambda: int(self._redis.get(self._prefix + "fail_counter") or 0), lambda: self._local.counter
-            )
-        )
-
-    @property
-    def success_counter(self) -> int:
-        return int(
-            self._guard(
-                lambda: int(self._redis.get(self._prefix + "success_counter") or 0),
-                lambda: self._local.success_counter,
-            )
-        )
-
-    @property
-    def opened_at(self) -> datetime | None:
-        def read() -> datetime | None:
-            raw = self._redis.get(self._prefix + "opened_at")
-            return datetime.fromtimestamp(float(raw), UTC) if raw else None
-
-        value: datetime | None = self._guard(read, lambda: self._local.opened_at)
-        return value
-
-    @opened_at.setter
-    def opened_at(self, now: datetime) -> None:
-        self._local.opened_at = now
-        self._guard(lambda: self._redis.set(self._prefix + "opened_at", now.timestamp()), None)
 
 
 class RollingMetrics:
@@ -229,7 +259,7 @@ class Breaker:
 
     @classmethod
     def create(cls, name: str, settings: BreakerSettings, client: redis.Redis | None) -> Breaker:
-        storage = RedisBreakerStorage(name, client) if client is not None else None
+        storage = SharedBreakerStorage(name, client) if client is not None else None
         cb = pybreaker.CircuitBreaker(
             fail_max=settings.fail_max,
             reset_timeout=settings.reset_timeout_s,
@@ -251,6 +281,11 @@ class Breaker:
     @property
     def state(self) -> str:
         return str(self.cb.current_state)
+
+    @property
+    def storage(self) -> SharedBreakerStorage | None:
+        storage = self.cb._state_storage
+        return storage if isinstance(storage, SharedBreakerStorage) else None
 
     def retry_after_s(self) -> int:
         """Seconds until a trial call may go through (for ``Retry-After``)."""
@@ -286,3 +321,54 @@ class BreakerRegistry:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [breaker.snapshot() for breaker in self]
+
+    async def share(self, redis_url: str, *, resync_s: float = 1.0) -> None:
+        """Runs for the app's life (its lifespan starts it): adopt the transitions other replicas
+        publish, and re-read every shared breaker's state every ``resync_s`` and after each
+        reconnection (a transition published while this process was not listening is not lost)."""
+        client = aioredis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        last_resync = 0.0
+
+        async def resync(_again: bool = False) -> None:
+            nonlocal last_resync
+            shared = [(b.storage, b.storage.version) for b in self if b.storage is not None]
+            if shared:
+                values = await client.mget([key for storage, _ in shared for key in storage.keys()])
+                for n, (storage, version) in enumerate(shared):
+                    if storage.version == version:  # else it changed while we read: keep its own
+                        storage.adopt(values[n * len(_FIELDS) : (n + 1) * len(_FIELDS)])
+            last_resync = time.monotonic()
+
+        async def on_message(_channel: str, data: bytes) -> None:
+            try:
+                event = json.loads(data)
+                breaker = self._breakers.get(str(event["name"]))
+                state, opened_at, origin = str(event["state"]), event.get("opened_at"), event.get("origin")
+            except (ValueError, KeyError, TypeError):
+                log.warning("breaker transition ignored: not a transition event")
+                return
+            storage = breaker.storage if breaker is not None else None
+            if storage is not None and origin != storage.origin and state in _STATES:
+                storage.adopt_transition(state, float(opened_at) if opened_at else None)
+            if time.monotonic() - last_resync >= resync_s:
+                await resync()
+
+        async def on_idle() -> None:
+            if time.monotonic() - last_resync >= resync_s:
+                await resync()
+
+        try:
+            await subscribe_forever(
+                "breaker state",
+                redis_url,
+                [channel_for(int(client.connection_pool.connection_kwargs.get("db", 0)))],
+                on_message=on_message,
+                on_subscribed=resync,
+                on_idle=on_idle,
+                idle_s=resync_s,
+            )
+        finally:
+            await client.aclose()
+
+
+_STATES = {pybreaker.STATE_CLOSED, pybreaker.STATE_OPEN, pybreaker.STATE_HALF_OPEN}

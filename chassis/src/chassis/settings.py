@@ -49,6 +49,11 @@ class BreakerSettings(BaseModel):
     fail_max: int = Field(5, ge=1, description="consecutive failures that open the circuit")
     reset_timeout_s: float = Field(10.0, gt=0, description="seconds open before a trial call")
     success_threshold: int = Field(1, ge=1, description="trial successes that close it again")
+    shared: bool = Field(
+        True,
+        description="replicas share each circuit through Redis (written on failures and transitions "
+        "only); false: each process keeps its own (read once, at start)",
+    )
 
 
 class HttpSettings(BaseModel):
@@ -142,6 +147,13 @@ class ServiceSettings(BaseSettings):
 
     redis_url: str = "redis://localhost:6379/0"
     zipkin_endpoint: str | None = "http://localhost:9411/api/v2/spans"
+    tracing_sample_ratio: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="share of new traces recorded (a caller's sampling decision is followed); "
+        "1.0: every request is in Zipkin, as the demo wants (read once, at start)",
+    )
     logstash_host: str | None = None
     logstash_port: int = 5959
     auth_service_url: str = "http://localhost:8001"

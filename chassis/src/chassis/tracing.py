@@ -30,6 +30,7 @@ from opentelemetry.propagators.textmap import (
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from chassis.settings import ServiceSettings
@@ -120,7 +121,8 @@ def configure_tracing(settings: ServiceSettings) -> TracerProvider:
                 "service.instance.id": settings.effective_replica_id,
             }
         )
-        provider = TracerProvider(resource=resource)
+        sampler = ParentBased(TraceIdRatioBased(settings.tracing_sample_ratio))
+        provider = TracerProvider(resource=resource, sampler=sampler)
         if settings.zipkin_endpoint:
             _exporter = _CountingExporter(ZipkinExporter(endpoint=settings.zipkin_endpoint, timeout=2))
             provider.add_span_processor(BatchSpanProcessor(_exporter))

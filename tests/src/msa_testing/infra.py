@@ -90,8 +90,9 @@ def start_redis(port: int | None = None) -> RedisServer:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            if server.client().ping():
-                return server
+            with server.client() as client:
+                if client.ping():
+                    return server
         except redis.ConnectionError:
             time.sleep(0.05)
     process.kill()

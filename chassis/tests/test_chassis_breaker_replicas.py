@@ -1,0 +1,154 @@
+"""Shared breaker state between two real processes (``msa_testing.breaker_replica``) and a real
+redis-server: healthy calls send Redis nothing, a trip on one replica reaches the other over the
+transitions channel, and both go on through a Redis outage and share again after it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+import redis
+
+from msa_testing.breaker_replica import FAIL_MAX
+from msa_testing.figures import Figures
+from msa_testing.infra import RedisServer, start_redis
+from msa_testing.servers import FlakyServer, flaky_server
+
+# What the module docstring of chassis.breakers promises: a transition reaches the other replicas
+# a pub/sub message later; if the message is lost, the periodic resync (1 s) brings it.
+PROPAGATION_BOUND_S = 0.1
+
+
+class Replica:
+    def __init__(self, redis_url: str, server_url: str, resync_s: float) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "msa_testing.breaker_replica", redis_url, server_url, str(resync_s)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.read() == {"ready": True}
+
+    def send(self, command: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+
+    def read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line, f"replica exited ({self.process.poll()})"
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def ask(self, command: str) -> dict[str, Any]:
+        self.send(command)
+        return self.read()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.communicate(timeout=10)  # and closes our ends of its pipes
+
+
+@pytest.fixture
+def server() -> Iterator[FlakyServer]:
+    with flaky_server() as running:
+        yield running
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own: it is stopped and started again, and its command
+    counts are read."""
+    redis_server = start_redis()
+    yield redis_server
+    redis_server.stop()
+
+
+def _replicas(
+    stack: ExitStack, redis_url: str, server: FlakyServer, resync_s: float
+) -> tuple[Replica, Replica]:
+    a, b = Replica(redis_url, server.url, resync_s), Replica(redis_url, server.url, resync_s)
+    stack.callback(a.stop)
+    stack.callback(b.stop)
+    return a, b
+
+
+def _commands(admin: redis.Redis) -> dict[str, int]:
+    """Commands Redis served since ``CONFIG RESETSTAT``, but for this one (``admin``'s own)."""
+    stats = admin.info("commandstats")
+    counts = {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+    counts.pop("config|resetstat", None), counts.pop("info", None)
+    return counts
+
+
+def _trip_and_watch(a: Replica, b: Replica, server: FlakyServer) -> float:
+    """Trip the circuit on A while B waits for it; returns how long after A opened B saw it."""
+    b.send("wait open 5")
+    server.mode = "fail"
+    outcomes = [a.ask("call")["outcome"] for _ in range(FAIL_MAX)]
+    assert outcomes == ["failure"] * FAIL_MAX
+    opened = a.ask("state")
+    assert opened["state"] == "open"
+    seen = b.read()
+    assert seen["state"] == "open", seen
+    return float(seen["seen_at"]) - float(opened["opened_at"])
+
+
+def test_healthy_calls_send_redis_nothing_and_a_trip_reaches_the_other_process(
+    own_redis: RedisServer, server: FlakyServer, figures: Figures
+) -> None:
+    with ExitStack() as stack:
+        # resync every 60 s: within this test only the transitions channel can tell B
+        a, b = _replicas(stack, own_redis.url, server, resync_s=60)
+        assert a.ask("call") == b.ask("call") == {"outcome": "ok", "n": 1}
+        admin = own_redis.client()
+        stack.callback(admin.close)
+        admin.config_resetstat()
+        assert a.ask("calls 300")["outcome"] == "ok"
+        assert b.ask("calls 300")["outcome"] == "ok"
+        during = _commands(admin)
+        assert during == {}, f"600 healthy calls sent Redis {during}"
+
+        lag_s = _trip_and_watch(a, b, server)
+        assert lag_s <= PROPAGATION_BOUND_S, f"B saw the open circuit {lag_s * 1000:.1f} ms after A opened it"
+        hits = server.hits
+        assert b.ask("call")["outcome"] == "short_circuited"
+        assert server.hits == hits, "B never called the failing callee"
+        figures.add(
+            "shared breaker (two processes, loopback Redis)",
+            f"600 healthy calls: {sum(during.values())} Redis commands",
+            f"open on A -> seen by B: {lag_s * 1000:.2f} ms (bound {PROPAGATION_BOUND_S * 1000:.0f} ms)",
+        )
+
+
+def test_redis_down_each_replica_goes_on_alone_and_back_they_share_again(
+    own_redis: RedisServer, server: FlakyServer
+) -> None:
+    with ExitStack() as stack:
+        a, b = _replicas(stack, own_redis.url, server, resync_s=0.2)
+        assert a.ask("call")["outcome"] == "ok"
+        own_redis.stop()
+        # healthy calls never needed Redis: they go on, in both replicas
+        assert a.ask("calls 50") == b.ask("calls 50") == {"outcome": "ok", "n": 50}
+        # failures open A's circuit on its own state; B cannot hear of it and keeps calling
+        server.mode = "fail"
+        assert [a.ask("call")["outcome"] for _ in range(FAIL_MAX)] == ["failure"] * FAIL_MAX
+        assert a.ask("state")["state"] == "open"
+        assert b.ask("state")["state"] == "closed"
+
+        restarted = start_redis(own_redis.port)  # back, empty: the shared state is closed
+        stack.callback(restarted.stop)
+        server.mode = "ok"
+        # both resubscribe and resync: A adopts the shared (closed) state
+        assert a.ask("wait closed 10")["state"] == "closed"
+        assert a.ask("call")["outcome"] == "ok"
+        # and a trip is shared again (the writers' cool-down after the outage is 5 s)
+        time.sleep(5.2)
+        assert _trip_and_watch(a, b, server) <= 1.0
