@@ -1,6 +1,7 @@
 """The one way to call another service: ``Downstream``.
 
-Each downstream gets one pooled ``httpx.AsyncClient`` (owned by the app lifespan), a whole-call
+Each downstream gets one ``httpx.AsyncClient`` (owned by the app lifespan; its connections pooled
+by aiohttp underneath, see ``chassis.transport``), a whole-call
 time budget, a named breaker ``<caller>-><callee>`` whose state replicas share through Redis,
 an optional fallback, and rolling metrics for the dashboard. Tracing wraps the transport, so
 every call is a span and carries W3C trace context.
@@ -25,6 +26,7 @@ from chassis.breakers import Breaker, BreakerRegistry
 from chassis.context import request_id_var
 from chassis.errors import ServiceError
 from chassis.settings import HttpSettings, LiveSettings, ServiceSettings
+from chassis.transport import AiohttpTransport
 
 __all__ = [
     "Downstream",
@@ -106,7 +108,7 @@ class Downstream:
         self._auth: RenewableAuth | None = None
         settings = live.current
         self.breaker = registry.add(Breaker.create(self.name, settings.breaker, breaker_redis))
-        inner = transport or httpx.AsyncHTTPTransport(retries=0)
+        inner = transport or AiohttpTransport()
         self._client = httpx.AsyncClient(
             base_url=base_url,
             transport=AsyncOpenTelemetryTransport(inner, tracer_provider=tracer_provider),

@@ -1,0 +1,294 @@
+"""What a guarded, traced call costs, side by side in one run: own CPU per request and throughput.
+
+Starts the topology the way ``msa dev up`` does (free ports, a private redis-server, a local span
+sink standing in for Zipkin, so every service exports its spans as it would), plus the reference
+points of ``msa_testing.bench_apps`` and Debian's nginx when installed. Then, for each path, wrk
+runs 16 connections for ``--seconds`` (after a warm-up) while the CPU time of the process under
+test is read from /proc; then one connection for the latency at rest. Medians of ``--repeat`` runs.
+
+    uv run python scripts/bench_gateway.py [--repeat 3] [--seconds 5]   # needs wrk (apt-get install wrk)
+
+Paths (the same catalog product unless said): catalog direct; nginx ``proxy_pass``; a bare
+FastAPI + httpx proxy (and over the aiohttp transport when ``httpx-aiohttp`` is installed); a
+chassis route making one guarded call; gateway-web's product page (catalog, inventory, reviews x2);
+gateway-mobile's listing; and the product page again with breaker state not shared, with no
+traces recorded (``TRACING_SAMPLE_RATIO=0``), and with both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import http.server
+import importlib.util
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from msa_cli.devstack import DevStack, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+PRODUCT = "p-1001"
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    pids: list[int]  # whose CPU is "own" CPU (nginx: master and worker)
+
+
+@dataclass
+class Figures:
+    cpu_ms: float  # own CPU per request
+    rps: float  # requests per second at 16 connections
+    p50_ms: float  # latency at one connection
+
+
+def _cpu_s(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total * TICK_S
+
+
+def _wrk(url: str, connections: int, seconds: float) -> tuple[int, float, float | None]:
+    """Requests completed, requests per second, and the p50 latency in ms."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"{url}: not every answer was a 2xx\n{out}")
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    return done, rps, float(p50.group(1)) * scale[p50.group(2)] if p50 else None
+
+
+def measure(target: Target, seconds: float) -> Figures:
+    _wrk(target.url, 16, 1)  # warm-up: pools, caches, lazy imports
+    before = _cpu_s(target.pids)
+    done, rps, _ = _wrk(target.url, 16, seconds)
+    cpu_ms = (_cpu_s(target.pids) - before) / done * 1000
+    _, _, p50 = _wrk(target.url, 1, max(2.0, seconds / 2))
+    return Figures(cpu_ms=cpu_ms, rps=rps, p50_ms=p50 or float("nan"))
+
+
+@contextmanager
+def span_sink() -> Iterator[str]:
+    """Accepts span batches and drops them: the services pay for exporting, nobody for storing."""
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(202)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _wait(url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout_s} s")
+
+
+def _process(stack: ExitStack, command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop() -> None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+    stack.callback(stop)
+    return process
+
+
+def nginx(stack: ExitStack, state: Path, catalog_port: int) -> Target | None:
+    binary = shutil.which("nginx")
+    if binary is None:
+        return None
+    port = free_port()
+    conf = state / "nginx.conf"
+    conf.write_text(
+        f"""
+worker_processes 1;
+daemon off;
+pid {state}/nginx.pid;
+error_log {state}/logs/nginx-error.log;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {state}/nginx-body;
+    proxy_temp_path {state}/nginx-proxy;
+    upstream catalog {{ server 127.0.0.1:{catalog_port}; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://catalog;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+    )
+    master = _process(stack, [binary, "-c", str(conf), "-p", str(state)], state / "logs" / "nginx.log")
+    url = f"http://127.0.0.1:{port}/products/{PRODUCT}"
+    _wait(url)
+    workers = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    return Target("nginx proxy_pass -> catalog", url, [master.pid, *map(int, workers)])
+
+
+def reference_app(stack: ExitStack, state: Path, kind: str, label: str, *args: str) -> Target:
+    port = free_port()
+    command = [sys.executable, "-m", "msa_testing.bench_apps", kind, str(port), *args]
+    process = _process(stack, command, state / "logs" / f"bench-{kind}.log")
+    url = f"http://127.0.0.1:{port}/products/{PRODUCT}"
+    _wait(url)
+    return Target(label, url, [process.pid])
+
+
+def gateway_variant(stack: DevStack, name: str, env: dict[str, str]) -> int:
+    """Another gateway-web process with ``env`` on top of its own: returns its port."""
+    base = stack.services["gateway-web"]
+    port = free_port()
+    stack.services[name] = dataclasses.replace(
+        base,
+        name=name,
+        port=port,
+        env={**base.env, "PORT": str(port), **env},
+        log_file=base.log_file.with_name(f"{name}.log"),
+        process=None,
+    )
+    stack.start_service(name)
+    stack.wait_ready([name], timeout_s=60)
+    return port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per path; medians are printed")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each 16-connection run")
+    options = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench_gateway needs wrk: apt-get install -y wrk (bash scripts/test.sh installs it)")
+
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        state = Path(tmp)
+        (state / "logs").mkdir()
+        sink = stack.enter_context(span_sink())
+        dev = DevStack(
+            compose_file=REPO / "docker-compose.yml", state_dir=state, free_ports=True, zipkin_url=sink
+        )
+        dev.plan()
+        stack.callback(dev.stop)
+        dev.start()
+        dev.wait_ready(timeout_s=180)
+        variants = {
+            "gateway-web-local-breakers": {"BREAKER__SHARED": "false"},
+            "gateway-web-unsampled": {"TRACING_SAMPLE_RATIO": "0"},
+            "gateway-web-bare": {"BREAKER__SHARED": "false", "TRACING_SAMPLE_RATIO": "0"},
+        }
+        ports = {name: gateway_variant(dev, name, env) for name, env in variants.items()}
+        catalog = dev.services["catalog"]
+        assert catalog.process is not None
+        pid = {name: service.process.pid for name, service in dev.services.items() if service.process}
+        zipkin_endpoint = sink + "/api/v2/spans"
+
+        targets = [Target("catalog direct", f"{catalog.url}/products/{PRODUCT}", [pid["catalog"]])]
+        proxied = nginx(stack, state, catalog.port)
+        if proxied is not None:
+            targets.append(proxied)
+        targets.append(reference_app(stack, state, "bare", "bare FastAPI + httpx proxy", catalog.url))
+        if importlib.util.find_spec("httpx_aiohttp") is not None:
+            targets.append(
+                reference_app(stack, state, "bare-aiohttp", "bare proxy, httpx over aiohttp", catalog.url)
+            )
+        targets.append(
+            reference_app(
+                stack, state, "chassis", "chassis route, one guarded call", catalog.url, dev.redis_url or "",
+                zipkin_endpoint,
+            )
+        )  # fmt: skip
+        web, mobile = dev.services["gateway-web"], dev.services["gateway-mobile"]
+        targets += [
+            Target("gateway-web product page (4 calls)", f"{web.url}/api/products/{PRODUCT}", [pid["gateway-web"]]),
+            Target("gateway-mobile listing (3 calls)", f"{mobile.url}/m/products?limit=20", [pid["gateway-mobile"]]),
+        ]  # fmt: skip
+        for name, label in (
+            ("gateway-web-local-breakers", "  page, breaker state not shared"),
+            ("gateway-web-unsampled", "  page, no traces recorded"),
+            ("gateway-web-bare", "  page, both"),
+        ):
+            targets.append(
+                Target(label, f"http://127.0.0.1:{ports[name]}/api/products/{PRODUCT}", [pid[name]])
+            )
+
+        runs: dict[str, list[Figures]] = {target.name: [] for target in targets}
+        for _ in range(options.repeat):
+            for target in targets:  # interleaved: a drift in the machine hits every path alike
+                runs[target.name].append(measure(target, options.seconds))
+
+    median = {
+        name: Figures(*(statistics.median(getattr(f, field) for f in figures) for field in ("cpu_ms", "rps", "p50_ms")))
+        for name, figures in runs.items()
+    }  # fmt: skip
+    cores = os.cpu_count()
+    print(
+        f"\nGET the same product, wrk 16 connections x {options.seconds:g} s, then 1 connection; "
+        f"medians of {options.repeat}; {cores} cores, everything on this machine"
+    )
+    print(f"{'path':<40} {'own CPU/request':>16} {'requests/s':>11} {'p50 at c=1':>11}")
+    for name, figures in median.items():
+        print(f"{name:<40} {figures.cpu_ms:13.2f} ms {figures.rps:11.0f} {figures.p50_ms:8.2f} ms")
+    bare, chassis = median["bare FastAPI + httpx proxy"], median["chassis route, one guarded call"]
+    page, direct = median["gateway-web product page (4 calls)"], median["catalog direct"]
+    print(
+        f"\nchassis route / bare proxy, own CPU: {chassis.cpu_ms / bare.cpu_ms:.2f}x\n"
+        f"product page: {page.cpu_ms:.2f} ms of gateway CPU per page; "
+        f"{page.rps:.0f} pages/s = {page.rps / direct.rps:.2f} of direct catalog throughput"
+    )
+
+
+if __name__ == "__main__":
+    main()
