@@ -24,12 +24,15 @@ ES_ZIP="$CACHE/elasticsearch-$ELASTIC_VERSION.zip"
 say() { printf '\n== %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# 1. System packages: redis-server, Java + Maven (Zipkin), Chromium (browser tests).
+# 1. System packages: redis-server, Java + Maven (Zipkin), Chromium (browser tests), wrk and nginx
+# (scripts/bench_gateway.py: load, and the proxy it is compared with).
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v java >/dev/null || missing+=(default-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || missing+=(nginx-light)
 docker_ready() { command -v docker >/dev/null && docker info >/dev/null 2>&1; }
 may_start_docker() {
   command -v apt-get >/dev/null && { [ "${MSA_STRICT:-}" = 1 ] || [ "$(id -u)" = 0 ]; }
@@ -114,8 +117,13 @@ mkdir -p test-artifacts
 # No exec: the EXIT trap stops the dockerd this run started.
 uv run pytest "$@"
 
-# 6. In CI, a whole run ends with the Docker figures of README "Measured" (cold build after
-# dropping the build cache, warm build, start-up, memory idle and after 1,000 requests).
+# 6. In CI, a whole run ends with the figures of README "Measured": what a guarded call and a
+# page cost (own CPU, throughput, side by side), then the Docker ones (cold build after dropping
+# the build cache, warm build, start-up, memory idle and after 1,000 requests).
+if [ "${MSA_STRICT:-}" = 1 ] && [ $# -eq 0 ]; then
+  say "bench_gateway (CPU per request and throughput)"
+  uv run python scripts/bench_gateway.py --repeat 1 --seconds 3
+fi
 if [ "${MSA_STRICT:-}" = 1 ] && [ $# -eq 0 ] && docker_ready; then
   say "bench_compose (Docker figures)"
   uv run python scripts/bench_compose.py --prune

@@ -304,6 +304,7 @@ class BreakerRegistry:
 
     def __init__(self) -> None:
         self._breakers: dict[str, Breaker] = {}
+        self.shared = asyncio.Event()  # set once ``share`` has listened and read the shared state
 
     def add(self, breaker: Breaker) -> Breaker:
         self._breakers[breaker.name] = breaker
@@ -338,6 +339,7 @@ class BreakerRegistry:
                     if storage.version == version:  # else it changed while we read: keep its own
                         storage.adopt(values[n * len(_FIELDS) : (n + 1) * len(_FIELDS)])
             last_resync = time.monotonic()
+            self.shared.set()
 
         async def on_message(_channel: str, data: bytes) -> None:
             try:

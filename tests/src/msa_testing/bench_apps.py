@@ -2,7 +2,7 @@
 can be read from /proc: one route ``GET /products/{id}`` relaying catalog's answer.
 
 - ``bare``: FastAPI and one pooled ``httpx.AsyncClient``, nothing else (the floor for Python);
-- ``bare-aiohttp``: the same over the aiohttp transport of ``httpx-aiohttp``, when installed;
+- ``bare-aiohttp``: the same on the chassis's transport (``chassis.transport``: httpx over aiohttp);
 - ``chassis``: a chassis service (``create_app``/``serve``: tracing, logs, request ids, limits)
   making one guarded call through its ``Downstream``.
 
@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, FastAPI, Response
 
 from chassis import Downstream, ServiceSettings, create_app, downstream, serve
 from chassis.http import path_segment
+from chassis.transport import AiohttpTransport
 
 ROUTE = "/products/{product_id}"
 
@@ -70,8 +71,6 @@ def main(kind: str, port: int, catalog_url: str, redis_url: str = "", zipkin_end
         return
     transport: httpx.AsyncBaseTransport | None = None
     if kind == "bare-aiohttp":
-        from httpx_aiohttp import AiohttpTransport  # type: ignore[import-not-found]  # optional
-
         transport = AiohttpTransport()
     app = bare(catalog_url, transport)
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, http="httptools")

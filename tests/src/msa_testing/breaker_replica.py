@@ -71,6 +71,7 @@ async def main(redis_url: str, server_url: str, resync_s: float) -> None:
         breaker_redis=redis.Redis.from_url(redis_url, socket_timeout=0.1, socket_connect_timeout=0.1),
     )
     sharing = asyncio.create_task(registry.share(redis_url, resync_s=resync_s))
+    await asyncio.wait_for(registry.shared.wait(), 10)  # listening, and its first read is done
     loop = asyncio.get_running_loop()
     print(json.dumps({"ready": True}), flush=True)
     try:

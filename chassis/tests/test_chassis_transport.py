@@ -1,0 +1,115 @@
+"""chassis.transport against real sockets: what goes out is what httpx built, what comes back is an
+httpx.Response, and each way a call can go wrong becomes the httpx error the breaker counts."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+
+from chassis.transport import AiohttpTransport
+from msa_cli.devstack import free_port
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _serve(handler: Handler) -> AsyncIterator[str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def _head(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes]:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    line, *fields = head.strip().split("\r\n")
+    headers = {name.lower(): value.strip() for name, value in (field.split(":", 1) for field in fields)}
+    body = await reader.readexactly(int(headers.get("content-length", 0)))
+    return line, headers, body
+
+
+@pytest.fixture
+async def echo() -> AsyncIterator[str]:
+    """Answers with what it got (request line, headers, body), gzip-encoded, two cookies."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                line, headers, body = await _head(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            payload = gzip.compress(
+                json.dumps({"line": line, "headers": headers, "body": body.decode()}).encode()
+            )
+            writer.write(
+                b"HTTP/1.1 207 Multi-Status\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n"
+                b"set-cookie: a=1\r\nset-cookie: b=2\r\n"
+                + f"content-length: {len(payload)}\r\n\r\n".encode()
+                + payload
+            )
+            await writer.drain()
+        writer.close()
+
+    async for url in _serve(handler):
+        yield url
+
+
+async def test_a_request_goes_out_as_httpx_built_it_and_comes_back_as_an_httpx_response(echo: str) -> None:
+    async with httpx.AsyncClient(base_url=echo, transport=AiohttpTransport()) as client:
+        answer = await client.post("/items/%2E?q=a%20b", json={"n": 1}, headers={"x-request-id": "r-1"})
+        again = await client.get("/items/x")  # the same pooled connection
+    assert answer.status_code == 207
+    assert answer.reason_phrase == "Multi-Status"
+    assert answer.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    sent = answer.json()  # gzip decoded by httpx, as with its own transport
+    assert sent["line"] == "POST /items/%2E?q=a%20b HTTP/1.1", "no dot segment resolved, nothing re-encoded"
+    assert sent["headers"]["x-request-id"] == "r-1"
+    assert sent["headers"]["content-type"] == "application/json"
+    assert sent["headers"]["user-agent"].startswith("python-httpx/")
+    assert json.loads(sent["body"]) == {"n": 1}
+    assert again.json()["line"] == "GET /items/x HTTP/1.1"
+
+
+async def test_nothing_listening_is_a_connect_error() -> None:
+    async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{free_port()}/x")
+
+
+async def test_a_connection_closed_without_an_answer_is_a_protocol_error() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _head(reader)
+        writer.close()
+
+    async for url in _serve(hang_up):
+        async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.get(url + "/x")
+
+
+async def test_no_answer_within_the_read_timeout_is_a_read_timeout() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _head(reader)
+        await asyncio.sleep(2)
+        writer.close()
+
+    async for url in _serve(silent):
+        async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(0.2)) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(url + "/x")
+
+
+async def test_a_cancel_passes_through_and_the_pool_stays_usable(echo: str) -> None:
+    async with httpx.AsyncClient(base_url=echo, transport=AiohttpTransport()) as client:
+        call = asyncio.ensure_future(client.get("/x"))
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert (await client.get("/y")).status_code == 207
