@@ -4,6 +4,7 @@ httpx.Response, and each way a call can go wrong becomes the httpx error the bre
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
+from chassis import BreakerRegistry, Downstream, LiveSettings, ServiceSettings
 from chassis.transport import AiohttpTransport
 from msa_cli.devstack import free_port
 
@@ -18,12 +20,31 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 
 async def _serve(handler: Handler) -> AsyncIterator[str]:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    """A raw socket server running ``handler`` per connection; every connection and handler is
+    closed when the test is done with it."""
+    handlers: set[asyncio.Task[None]] = set()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        await handler(reader, writer)
+
+    server = await asyncio.start_server(tracked, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.close()
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        for writer in writers:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
         await server.wait_closed()
 
 
@@ -113,3 +134,18 @@ async def test_a_cancel_passes_through_and_the_pool_stays_usable(echo: str) -> N
         with pytest.raises(asyncio.CancelledError):
             await call
         assert (await client.get("/y")).status_code == 207
+
+
+async def test_a_downstream_keeps_no_cookies(echo: str) -> None:
+    """A Set-Cookie in one answer must never ride along on the next call (another user's)."""
+    client = Downstream(
+        caller="test", callee="echo", base_url=echo, live=LiveSettings(ServiceSettings(zipkin_endpoint=None)),
+        registry=BreakerRegistry(), breaker_redis=None,
+    )  # fmt: skip
+    try:
+        first = await client.request("GET", "/a")
+        assert first.headers.get_list("set-cookie") == ["a=1", "b=2"]
+        second = await client.get_json("/b")
+    finally:
+        await client.aclose()
+    assert "cookie" not in second["headers"]
