@@ -21,21 +21,18 @@ All on loopback, in one run, against ``msa_testing.servers.flaky_server()`` and 
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
-from typing import Any
 
 import httpx
 import redis
 
 from chassis import BreakerRegistry, Downstream, LiveSettings, ServiceSettings
 from chassis.breakers import channel_for
-from msa_testing.breaker_replica import FAIL_MAX
+from msa_testing.breaker_replica import FAIL_MAX, Replica
 from msa_testing.infra import RedisServer, start_redis
 from msa_testing.servers import FlakyServer, flaky_server
 
@@ -146,45 +143,6 @@ async def _latencies(redis_server: RedisServer, server: FlakyServer) -> None:
         f"Redis commands during the {N} shared-state calls ({sum(in_shared) / 1e6:.2f} s): {total} "
         f"({total / N:.4f} per call): {detail}"
     )
-
-
-class Replica:
-    """One ``msa_testing.breaker_replica`` process, driven over stdin/stdout."""
-
-    def __init__(self, redis_url: str, server_url: str, resync_s: float) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "msa_testing.breaker_replica", redis_url, server_url, str(resync_s)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,  # its breaker's transition log; shown if it exits early
-            text=True,
-        )
-
-    def ready(self) -> None:
-        if self.read() != {"ready": True}:
-            raise RuntimeError("replica did not start")
-
-    def send(self, command: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-
-    def read(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            _, err = self.process.communicate(timeout=10)
-            raise RuntimeError(f"replica exited ({self.process.returncode}): {err[-2000:]}")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def ask(self, command: str) -> dict[str, Any]:
-        self.send(command)
-        return self.read()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.communicate(timeout=10)  # and closes our ends of its pipes
 
 
 def _trip_lag(redis_server: RedisServer, server: FlakyServer, db: int, admin: redis.Redis) -> float:

@@ -4,18 +4,14 @@ transitions channel, and both go on through a Redis outage and share again after
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
 
 import pytest
 import redis
 
-from msa_testing.breaker_replica import FAIL_MAX
+from msa_testing.breaker_replica import FAIL_MAX, Replica
 from msa_testing.figures import Figures
 from msa_testing.infra import RedisServer, start_redis
 from msa_testing.servers import FlakyServer, flaky_server
@@ -23,37 +19,6 @@ from msa_testing.servers import FlakyServer, flaky_server
 # What the module docstring of chassis.breakers promises: a transition reaches the other replicas
 # a pub/sub message later; if the message is lost, the periodic resync (1 s) brings it.
 PROPAGATION_BOUND_S = 0.1
-
-
-class Replica:
-    def __init__(self, redis_url: str, server_url: str, resync_s: float) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "msa_testing.breaker_replica", redis_url, server_url, str(resync_s)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.read() == {"ready": True}
-
-    def send(self, command: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-
-    def read(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        assert line, f"replica exited ({self.process.poll()})"
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def ask(self, command: str) -> dict[str, Any]:
-        self.send(command)
-        return self.read()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.communicate(timeout=10)  # and closes our ends of its pipes
 
 
 @pytest.fixture
@@ -77,6 +42,8 @@ def _replicas(
     a, b = Replica(redis_url, server.url, resync_s), Replica(redis_url, server.url, resync_s)
     stack.callback(a.stop)
     stack.callback(b.stop)
+    a.ready()
+    b.ready()
     return a, b
 
 

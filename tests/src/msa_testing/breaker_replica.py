@@ -9,12 +9,15 @@ per line on stdout::
     wait <state> <secs>    -> {"state": ..., "seen_at": <time.time() when first seen>} (or "timeout")
 
     python -m msa_testing.breaker_replica <redis_url> <server_url> [resync_s]
+
+``Replica`` starts and drives one such process (the tests and ``scripts/bench_breaker.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from typing import Any
@@ -24,6 +27,45 @@ import redis
 from chassis import BreakerRegistry, Downstream, DownstreamUnavailable, LiveSettings, ServiceSettings
 
 FAIL_MAX = 3
+
+
+class Replica:
+    """One ``msa_testing.breaker_replica`` process, driven over stdin/stdout."""
+
+    def __init__(self, redis_url: str, server_url: str, resync_s: float) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "msa_testing.breaker_replica", redis_url, server_url, str(resync_s)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,  # its breaker's transition log; shown if it exits early
+            text=True,
+        )
+
+    def ready(self) -> None:
+        if self.read() != {"ready": True}:
+            raise RuntimeError("replica did not start")
+
+    def send(self, command: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+
+    def read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            _, err = self.process.communicate(timeout=10)
+            raise RuntimeError(f"replica exited ({self.process.returncode}): {err[-2000:]}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def ask(self, command: str) -> dict[str, Any]:
+        self.send(command)
+        return self.read()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.communicate(timeout=10)  # and closes our ends of its pipes
 
 
 async def _answer(client: Downstream, line: str) -> dict[str, Any]:
