@@ -280,11 +280,13 @@ async def test_a_healthy_call_sends_redis_nothing(server: FlakyServer, redis_url
     await client.aclose()
 
 
-async def test_after_an_outage_the_local_fallback_starts_from_the_shared_state(server: FlakyServer) -> None:
-    """Found by the containers tier: a circuit opened on local state during one Redis outage, then
-    closed in the shared state, short-circuited every call when Redis went away a second time."""
+async def test_a_circuit_opened_during_an_outage_is_shared_when_redis_is_back(server: FlakyServer) -> None:
+    """What happened while Redis was away is newer than what Redis has: it is pushed, not undone by
+    the resync. (The containers tier once found the opposite bug: a circuit opened on local state
+    in one outage and closed since short-circuited every call when Redis went away again.)"""
     redis_server = start_redis()
-    settings = _settings(redis_server.url, fail_max=2, reset_timeout_s=30)
+    settings = _settings(redis_server.url, fail_max=2, reset_timeout_s=0.5)
+    key = "msa:breaker:caller->callee:state"
     try:
         async with _replica(settings, server.url, resync_s=0.2) as client:
             await client.get_json("/x")
@@ -295,11 +297,15 @@ async def test_after_an_outage_the_local_fallback_starts_from_the_shared_state(s
                     await client.get_json("/x")
             assert client.breaker.state == "open"
 
-            redis_server = start_redis(redis_server.port)  # back, empty: the shared state is closed
-            server.mode = "ok"
-            # the sharing task resubscribes and re-reads the shared state
-            await _until("the shared state adopted", lambda: client.breaker.state == "closed", 10.0)
-            assert (await client.get_json("/x"))["ok"] is True
+            redis_server = start_redis(redis_server.port)  # back, empty
+            with redis_server.client() as admin:
+                await _until("the open circuit pushed", lambda: admin.get(key) == b"open", 10.0)
+                assert client.breaker.state == "open", "not undone by the resync"
+                server.mode = "ok"
+                await asyncio.sleep(0.6)  # past reset_timeout: the trial call closes it, everywhere
+                assert (await client.get_json("/x"))["ok"] is True
+                assert client.breaker.state == "closed"
+                assert admin.get(key) == b"closed"
 
             redis_server.stop()  # second outage: the local state goes on from "closed"
             assert (await client.get_json("/x"))["ok"] is True

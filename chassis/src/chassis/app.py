@@ -138,8 +138,12 @@ def create_app(
             for task in (publisher, sharing, announcer, refresher):
                 if task is not None:
                     task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
+                    try:
                         await task
+                    except asyncio.CancelledError:
+                        pass
+                    except Exception:  # it died earlier: say so, and still close everything below
+                        log.exception("background task %s had stopped with an error", task.get_name())
             for client in state.downstreams.values():
                 await client.aclose()
             await state.redis.aclose()

@@ -2,12 +2,15 @@
 
 A healthy call costs no Redis command: every process reads the state of its breakers from its own
 memory (``SharedBreakerStorage``) and writes to Redis only when something happens -- a failure
-(the shared consecutive-failure count), the first success after failures (the count back to 0), a
-transition (the state, published on ``STATE_CHANNEL``). ``BreakerRegistry.share`` listens on that
-channel, so a circuit one replica opens is open in the others a message later (milliseconds;
-``scripts/bench_breaker.py`` measures it), and re-reads the shared state every ``resync_s`` and
-after each reconnection for what the channel missed. While Redis is unreachable each process goes
-on with its own state (one warning per outage) and adopts the shared one when Redis is back.
+(the shared failure count, which adds up the failures of every replica), a success after failures
+this process knows of (its own, or others' at the last resync: the count back to 0), a half-open
+trial, a transition (the state, in one transaction, published on ``STATE_CHANNEL``).
+``BreakerRegistry.share`` listens on that channel, so a circuit one replica opens is open in the
+others a message later (milliseconds; ``scripts/bench_breaker.py`` measures it), and re-reads the
+shared state every ``resync_s`` and after each reconnection for what the channel missed. While
+Redis is unreachable each process goes on with its own state (a warning per breaker every 5 s at
+most); when Redis answers again, what a process decided meanwhile is newer than what Redis holds,
+so it is written there and published, not undone by the next resync.
 
 Why not pybreaker's ``CircuitRedisStorage``: it reads Redis on every call (two round trips,
 synchronous, on the event loop) and during an outage logs a stack trace and pays the socket
@@ -69,8 +72,9 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
         self._down_until = 0.0
         self.origin = uuid.uuid4().hex  # tells this storage's own published transitions apart
         self.version = 0  # local changes so far: a resync read before one must not undo it
+        self.unshared = False  # a write was skipped (Redis unreachable): ours is newer than Redis's
         # start from the shared state: a replica started while the circuit is open keeps it open
-        self._guard(lambda: self.adopt(self._read_shared()))
+        self._guard(lambda: self.adopt(self._read_shared()), write=False)
 
     # What pybreaker reads on every call comes from memory; what happens (a transition, a
     # failure, the reset after failures) is written through to Redis.
@@ -83,18 +87,30 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
     def state(self, state: str) -> None:
         self._state = state
         self.version += 1
+        self._guard(self._write_state)
+
+    def _write_state(self) -> None:
+        """The state as this process has it, in one transaction, and published (a closed circuit
+        starts counting from zero everywhere)."""
+        state = self._state
         opened = self._opened_at.timestamp() if self._opened_at and state == pybreaker.STATE_OPEN else None
+        values: dict[str, Any] = {self._prefix + "state": state}
+        if opened is not None:
+            values[self._prefix + "opened_at"] = opened
+        if state == pybreaker.STATE_CLOSED:
+            values[self._prefix + "fail_counter"] = values[self._prefix + "success_counter"] = 0
         event = json.dumps({"name": self.name, "state": state, "opened_at": opened, "origin": self.origin})
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.mset(values)
+        pipe.publish(self._channel, event)
+        pipe.execute()
+        self.unshared = False  # the whole state is in Redis again
 
-        def write() -> None:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.set(self._prefix + "state", state)
-            if opened is not None:
-                pipe.set(self._prefix + "opened_at", opened)
-            pipe.publish(self._channel, event)
-            pipe.execute()
-
-        self._guard(write)
+    def push(self) -> None:
+        """Redis answers again (``share`` could read it): write what happened here meanwhile, so
+        the other replicas learn of it and a resync does not undo it."""
+        self._down_until = 0.0
+        self._guard(self._write_state)
 
     @property
     def counter(self) -> int:
@@ -147,9 +163,14 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
         raw_state, fails, successes, opened = (
             value.decode() if isinstance(value, bytes) else value for value in values
         )
+        try:
+            counts = int(fails or 0), int(successes or 0)
+            opened_at = datetime.fromtimestamp(float(opened), UTC) if opened else None
+        except (ValueError, TypeError, OverflowError):
+            log.warning("breaker %s: shared state unreadable; keeping this process's", self.name)
+            return
         self._state = str(raw_state) if raw_state in _STATES else pybreaker.STATE_CLOSED
-        self._fails, self._successes = int(fails or 0), int(successes or 0)
-        self._opened_at = datetime.fromtimestamp(float(opened), UTC) if opened else None
+        (self._fails, self._successes), self._opened_at = counts, opened_at
 
     def adopt_transition(self, state: str, opened_at: float | None) -> None:
         """Another replica moved this circuit (published on ``STATE_CHANNEL``)."""
@@ -163,15 +184,17 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
         values: list[Any] = self._redis.mget(self.keys())
         return values
 
-    def _guard(self, op: Callable[[], Any]) -> Any:
+    def _guard(self, op: Callable[[], Any], *, write: bool = True) -> Any:
         """Run one Redis operation; while Redis is unreachable (and for a cool-down after each
-        error) skip it: the state in memory goes on alone."""
+        error) skip it: the state in memory goes on alone, and is pushed when Redis is back."""
         if time.monotonic() < self._down_until:
+            self.unshared = self.unshared or write
             return None
         try:
             with suppress_instrumentation():  # bookkeeping, not a step of the request's trace
                 result = op()
         except (redis.RedisError, OSError) as exc:
+            self.unshared = self.unshared or write
             log.warning(
                 "breaker %s: Redis unreachable (%s); using local state for %.0fs",
                 self.name,
@@ -332,7 +355,11 @@ class BreakerRegistry:
 
         async def resync(_again: bool = False) -> None:
             nonlocal last_resync
-            shared = [(b.storage, b.storage.version) for b in self if b.storage is not None]
+            storages = [b.storage for b in self if b.storage is not None]
+            for storage in storages:
+                if storage.unshared:
+                    storage.push()  # synchronous, like every breaker write; only after an outage
+            shared = [(storage, storage.version) for storage in storages if not storage.unshared]
             if shared:
                 values = await client.mget([key for storage, _ in shared for key in storage.keys()])
                 for n, (storage, version) in enumerate(shared):
@@ -345,13 +372,14 @@ class BreakerRegistry:
             try:
                 event = json.loads(data)
                 breaker = self._breakers.get(str(event["name"]))
-                state, opened_at, origin = str(event["state"]), event.get("opened_at"), event.get("origin")
+                state, origin = str(event["state"]), event.get("origin")
+                opened_at = float(event["opened_at"]) if event.get("opened_at") else None
             except (ValueError, KeyError, TypeError):
                 log.warning("breaker transition ignored: not a transition event")
                 return
             storage = breaker.storage if breaker is not None else None
-            if storage is not None and origin != storage.origin and state in _STATES:
-                storage.adopt_transition(state, float(opened_at) if opened_at else None)
+            if storage is not None and origin != storage.origin and state in _STATES and not storage.unshared:
+                storage.adopt_transition(state, opened_at)
             if time.monotonic() - last_resync >= resync_s:
                 await resync()
 

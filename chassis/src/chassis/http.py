@@ -81,8 +81,9 @@ class RenewableAuth(httpx.Auth):
         """Make the credentials ready (fetch them if none are cached or they are about to expire)."""
         raise NotImplementedError
 
-    async def renew(self) -> None:
-        """The callee refused the credentials (key rotated, clock skew): get new ones."""
+    async def renew(self, refused: httpx.Request) -> None:
+        """The callee refused the credentials ``refused`` carried (key rotated, clock skew): get
+        new ones, unless newer ones than those were fetched meanwhile."""
         raise NotImplementedError
 
 
@@ -158,7 +159,7 @@ class Downstream:
         await self._auth.prepare()
         response = await self._guarded(method, url, headers, {**kwargs, "auth": self._auth})
         if response.status_code == 401:
-            await self._auth.renew()
+            await self._auth.renew(response.request)
             response = await self._guarded(method, url, headers, {**kwargs, "auth": self._auth})
         return response
 

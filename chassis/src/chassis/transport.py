@@ -24,16 +24,22 @@ __all__ = ["AiohttpTransport"]
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    def __init__(self, *, max_connections: int = 100, keepalive_s: float = 15.0) -> None:
+    # keep-alive below uvicorn's 5 s: a request is never written onto a connection the server is closing
+    def __init__(self, *, max_connections: int = 100, keepalive_s: float = 4.0) -> None:
         self._max_connections = max_connections
         self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None  # made on first use, in the running loop
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=self._keepalive_s)
-        # httpx already set Accept, Accept-Encoding and User-Agent; aiohttp adds none of its own
+        # httpx already set the headers it means to send: aiohttp adds no User-Agent or Content-Type
+        # of its own. No cookie jar: a Set-Cookie in one answer must never ride along on the next
+        # call, made for another user.
         self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+            connector=connector,
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Content-Type"),
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         return self._session
 

@@ -141,8 +141,10 @@ class ServiceTokenAuth(RenewableAuth):
     async def prepare(self) -> None:
         await self.tokens.token()
 
-    async def renew(self) -> None:
-        self.tokens.invalidate()
+    async def renew(self, refused: httpx.Request) -> None:
+        # calls refused together renew once: only one that carried the current token drops it
+        if refused.headers.get("authorization") == f"Bearer {self.tokens.current}":
+            self.tokens.invalidate()
         await self.tokens.token()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
