@@ -91,7 +91,7 @@ def create_app(
             if current.breaker.shared
             else None
         )
-        state.breakers = registry = BreakerRegistry()
+        registry = state.breakers  # made with the app; a restarted lifespan re-adds its breakers by name
         state.downstreams = {
             callee: Downstream(
                 caller=current.service_name,

@@ -56,6 +56,10 @@ def channel_for(db: int) -> str:
     return f"{STATE_CHANNEL}:{db}"
 
 
+def _channel_of(client: redis.Redis | aioredis.Redis) -> str:
+    return channel_for(int(client.connection_pool.connection_kwargs.get("db", 0)))
+
+
 class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
     """One breaker's state: read from memory, written to Redis (shared by the caller's replicas)
     only on failures and transitions. See the module docstring."""
@@ -64,7 +68,7 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
         super().__init__(name)
         self._redis = client
         self._prefix = f"{KEY_PREFIX}:{name}:"
-        self._channel = channel_for(int(client.connection_pool.connection_kwargs.get("db", 0)))
+        self._channel = _channel_of(client)
         self._state: str = pybreaker.STATE_CLOSED
         self._fails = 0
         self._successes = 0
@@ -391,7 +395,7 @@ class BreakerRegistry:
             await subscribe_forever(
                 "breaker state",
                 redis_url,
-                [channel_for(int(client.connection_pool.connection_kwargs.get("db", 0)))],
+                [_channel_of(client)],
                 on_message=on_message,
                 on_subscribed=resync,
                 on_idle=on_idle,
