@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 
+from msa_cli.devstack import free_port
 from msa_testing.fixtures import Topology
 
 
@@ -56,15 +56,8 @@ def test_demo_walks_through_the_running_platform(topology: Topology) -> None:
     assert "spans from " in out, "the trace id we sent reached Zipkin"
 
 
-def _unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def test_demo_says_how_to_start_the_platform_when_nothing_listens() -> None:
-    url = f"http://127.0.0.1:{_unused_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     done = _demo("--web", url, "--mobile", url)
     assert done.returncode != 0
     assert "not reachable" in done.stderr

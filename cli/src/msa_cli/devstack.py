@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -39,11 +40,37 @@ class DevStackError(RuntimeError):
     """The local topology cannot start; the message says why and what to do."""
 
 
+# Ports handed out by free_port() in this process: never the same one twice.
+_HANDED_OUT: set[int] = set()
+_FALLBACK_EPHEMERAL = (32768, 60999)  # Linux's default; macOS and Windows start at 49152
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return _FALLBACK_EPHEMERAL
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A free loopback port for a server that binds it a moment later.
+
+    Taken below the kernel's ephemeral range: a port from ``bind(0)`` is one the kernel also hands
+    to outgoing connections, and a busy test run (hundreds of connections a second) took one between
+    this check and the server's bind (``address already in use``). Ports below the range are only
+    ever taken by a server that binds them on purpose."""
+    low = min(_ephemeral_range()[0], _FALLBACK_EPHEMERAL[0])
+    candidates = range(15000, low)
+    for _ in range(200):
+        port = random.choice(candidates)
+        if port not in _HANDED_OUT and _port_free(port):
+            _HANDED_OUT.add(port)
+            return port
+    with socket.socket() as sock:  # everything tried was taken: let the kernel choose
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 @dataclass
