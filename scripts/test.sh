@@ -24,10 +24,12 @@ ES_ZIP="$CACHE/elasticsearch-$ELASTIC_VERSION.zip"
 say() { printf '\n== %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# 1. System packages: redis-server, Java + Maven (Zipkin), Chromium (browser tests), wrk and nginx
+# 1. System packages: redis-server, PostgreSQL (the store tests' second engine), Java + Maven (Zipkin), Chromium (browser tests), wrk and nginx
 # (scripts/bench_gateway.py: load, and the proxy it is compared with).
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+[ -n "$(pg_bindir)" ] || command -v initdb >/dev/null || missing+=(postgresql)
 command -v java >/dev/null || missing+=(default-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium)

@@ -1,9 +1,8 @@
-"""catalog tests: the real app in-process, a real SQLite file in tmp_path, real Redis."""
+"""catalog tests: the real app in-process, on each store engine (a SQLite file, a real PostgreSQL), real Redis."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,13 +13,18 @@ from catalog.settings import Settings
 from msa_testing.apps import TokenIssuer, asgi_client
 
 
-def make_settings(data_dir: Path, redis_url: str) -> Settings:
-    return Settings(data_dir=data_dir, redis_url=redis_url, zipkin_endpoint=None, env="test")
+def make_settings(database_url: str, redis_url: str) -> Settings:
+    return Settings(database_url=database_url, redis_url=redis_url, zipkin_endpoint=None, env="test")
 
 
 @pytest.fixture
-def catalog_app(tmp_path: Path, redis_url: str, issuer: TokenIssuer) -> FastAPI:
-    app = create(make_settings(tmp_path / "catalog", redis_url))
+def catalog_store(store_url: Callable[[str], str]) -> str:
+    return store_url("catalog")
+
+
+@pytest.fixture
+def catalog_app(catalog_store: str, redis_url: str, issuer: TokenIssuer) -> FastAPI:
+    app = create(make_settings(catalog_store, redis_url))
     issuer.install(app)
     return app
 

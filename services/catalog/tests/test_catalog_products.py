@@ -1,15 +1,15 @@
-"""catalog: listing, search, get, batch, admin writes, bad input, and its SQLite store."""
+"""catalog: listing, search, get, batch, admin writes, bad input, and its store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from catalog.main import create
+from msa_testing.store import store_connection
 
 from .conftest import make_settings
 
@@ -157,16 +157,15 @@ async def test_oversize_body_is_413(
     assert streamed.status_code == 413
 
 
-async def test_store_is_created_and_seeded_once(tmp_path: Path, redis_url: str) -> None:
-    data_dir = tmp_path / "catalog"
+async def test_store_is_created_and_seeded_once(catalog_store: str, redis_url: str) -> None:
     for _ in range(2):  # a restart keeps data and adds no duplicates
-        app: FastAPI = create(make_settings(data_dir, redis_url))
+        app: FastAPI = create(make_settings(catalog_store, redis_url))
         async with app.router.lifespan_context(app):
             client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c")
             async with client:
                 total = (await client.get("/products")).json()["total"]
-    with sqlite3.connect(data_dir / "catalog.sqlite3") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM products").fetchone()[0] == total == 32
+            with store_connection(app) as conn:
+                assert conn.execute(text("SELECT COUNT(*) FROM products")).scalar_one() == total == 32
 
 
 async def test_ready_reports_the_store(catalog: httpx.AsyncClient) -> None:

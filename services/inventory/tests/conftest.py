@@ -1,12 +1,12 @@
-"""inventory tests: the real app in-process, a real SQLite file in tmp_path, real Redis.
+"""inventory tests: the real app in-process, on each store engine (a SQLite file, a real
+PostgreSQL), real Redis.
 
 ``inventory`` sends orders' service token (scope inventory:reserve) on every request, as orders
 does; ``anonymous`` sends none."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -18,9 +18,9 @@ from msa_testing.apps import TokenIssuer, asgi_client
 
 
 @pytest.fixture
-def inventory_app(tmp_path: Path, redis_url: str, issuer: TokenIssuer) -> FastAPI:
+def inventory_app(store_url: Callable[[str], str], redis_url: str, issuer: TokenIssuer) -> FastAPI:
     settings = Settings(
-        data_dir=tmp_path / "inventory", redis_url=redis_url, zipkin_endpoint=None, env="test"
+        database_url=store_url("inventory"), redis_url=redis_url, zipkin_endpoint=None, env="test"
     )
     app = create(settings)
     issuer.install(app)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import contextlib
+from collections.abc import Callable
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
 
-from chassis.sqlite import Database
-from chassis.state import resource
-from msa_testing.apps import TokenIssuer
+from inventory.main import create
+from inventory.settings import Settings
+from msa_testing.apps import TokenIssuer, asgi_client
+from msa_testing.store import store_connection
 
 PROBLEM = "application/problem+json"
 
@@ -92,8 +95,8 @@ async def test_concurrent_reserves_never_oversell(
 
     codes = await asyncio.gather(*(buy(n) for n in range(10)))
     assert sorted(codes) == [201, 201] + [409] * 8
-    with sqlite3.connect(resource(inventory_app, Database).path) as conn:
-        assert conn.execute("SELECT on_hand, reserved FROM stock WHERE sku = 'p-1006'").fetchone() == (2, 2)
+    with store_connection(inventory_app) as conn:
+        assert conn.execute(text("SELECT on_hand, reserved FROM stock WHERE sku = 'p-1006'")).one() == (2, 2)
 
 
 async def test_invalid_reservations_are_422(inventory: httpx.AsyncClient) -> None:
@@ -159,3 +162,37 @@ async def test_an_empty_batch_is_an_empty_answer(inventory: httpx.AsyncClient) -
     # e.g. a gateway asking for the stock of an empty search result page
     assert (await inventory.get("/stock", params={"skus": ""})).json() == {"items": [], "missing": []}
     assert (await inventory.get("/stock")).status_code == 422
+
+
+async def test_two_replicas_on_one_store_never_oversell_nor_reserve_an_order_twice(
+    store_url: Callable[[str], str], redis_url: str, issuer: TokenIssuer
+) -> None:
+    """Two inventory processes' worth of apps on one store, started together (both migrate) and
+    hit at once: only the database keeps them honest."""
+    url = store_url("inventory")
+    apps = [
+        create(Settings(database_url=url, redis_url=redis_url, zipkin_endpoint=None, env="test"))
+        for _ in range(2)
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        clients = []
+        for app in apps:
+            issuer.install(app)
+            client = await stack.enter_async_context(asgi_client(app))
+            client.headers.update(issuer.headers("service:orders", "inventory:reserve"))
+            clients.append(client)
+
+        async def reserve(n: int, order_id: str, sku: str) -> int:
+            body = {"order_id": order_id, "lines": [{"sku": sku, "quantity": 1}]}
+            return (await clients[n % 2].post("/reservations", json=body)).status_code
+
+        rush = await asyncio.gather(*(reserve(n, f"rush-{n}", "p-1006") for n in range(20)))  # 2 on hand
+        assert sorted(rush) == [201, 201] + [409] * 18
+        # the same order id at both replicas at once: one reservation, the other answer replays it
+        same = await asyncio.gather(*(reserve(n, "o-twice", "p-1001") for n in range(8)))
+        assert sorted(same) == [200] * 7 + [201]
+        with store_connection(apps[0]) as conn:
+            stock = dict(
+                conn.execute(text("SELECT sku, reserved FROM stock WHERE sku IN ('p-1001', 'p-1006')")).all()
+            )
+            assert stock == {"p-1001": 1, "p-1006": 2}

@@ -1,30 +1,30 @@
 """orders tests: orders, catalog and inventory apps in-process, wired by ASGI transports (the orders
-Downstreams reach the real catalog and inventory apps), each with its own SQLite file, real Redis."""
+Downstreams reach the real catalog and inventory apps), each with its own store (on each engine: SQLite files, then real PostgreSQL databases), real Redis."""
 
 from __future__ import annotations
 
+import contextlib
 import random
-import sqlite3
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import Connection, text
 
 from catalog.main import create as create_catalog
 from catalog.settings import Settings as CatalogSettings
 from chassis import BreakerSettings, LiveSettings
 from chassis.auth import ServiceTokenProvider
 from chassis.settings import ChaosSettings
-from chassis.sqlite import Database
-from chassis.state import chassis_state, provide, resource
+from chassis.state import chassis_state, provide
 from inventory.main import create as create_inventory
 from inventory.settings import Settings as InventorySettings
 from msa_testing.apps import TokenIssuer
+from msa_testing.store import store_connection
 from orders.main import create as create_orders
 from orders.settings import Settings as OrdersSettings
 
@@ -73,6 +73,7 @@ class Platform:
     inventory_app: FastAPI
     inventory_link: LossyTransport
     issuer: TokenIssuer
+    make_replica: Callable[[], FastAPI]  # another orders app on the same store and links
 
     def headers(
         self, user: str, key: str | None = None, scope: str = "orders:read orders:write"
@@ -82,15 +83,17 @@ class Platform:
             headers["Idempotency-Key"] = key
         return headers
 
-    def inventory_db(self) -> sqlite3.Connection:
-        return sqlite3.connect(resource(self.inventory_app, Database).path)
+    def inventory_db(self) -> contextlib.AbstractContextManager[Connection]:
+        return store_connection(self.inventory_app)
 
-    def orders_db(self) -> sqlite3.Connection:
-        return sqlite3.connect(resource(self.orders_app, Database).path)
+    def orders_db(self) -> contextlib.AbstractContextManager[Connection]:
+        return store_connection(self.orders_app)
 
     def reserved_units(self, sku: str) -> int:
         with self.inventory_db() as conn:
-            value: int = conn.execute("SELECT reserved FROM stock WHERE sku = ?", (sku,)).fetchone()[0]
+            value: int = conn.execute(
+                text("SELECT reserved FROM stock WHERE sku = :sku"), {"sku": sku}
+            ).scalar_one()
         return value
 
 
@@ -99,14 +102,16 @@ async def _service_token(issuer: TokenIssuer) -> tuple[str, float]:
 
 
 @pytest.fixture
-async def platform(tmp_path: Path, redis_url: str, issuer: TokenIssuer) -> AsyncIterator[Platform]:
+async def platform(
+    store_url: Callable[[str], str], redis_url: str, issuer: TokenIssuer
+) -> AsyncIterator[Platform]:
     common: dict[str, Any] = {"redis_url": redis_url, "zipkin_endpoint": None, "env": "test"}
-    catalog_app = create_catalog(CatalogSettings(data_dir=tmp_path / "catalog", **common))
-    inventory_app = create_inventory(InventorySettings(data_dir=tmp_path / "inventory", **common))
+    catalog_app = create_catalog(CatalogSettings(database_url=store_url("catalog"), **common))
+    inventory_app = create_inventory(InventorySettings(database_url=store_url("inventory"), **common))
     link = LossyTransport(httpx.ASGITransport(app=inventory_app), random.Random(7))
     transport = RoutingTransport({"catalog": httpx.ASGITransport(app=catalog_app), "inventory": link})
     orders_settings = OrdersSettings(
-        data_dir=tmp_path / "orders",
+        database_url=store_url("orders"),
         catalog_url="http://catalog",
         inventory_url="http://inventory",
         breaker=BreakerSettings(fail_max=5, reset_timeout_s=0.2),
@@ -114,15 +119,21 @@ async def platform(tmp_path: Path, redis_url: str, issuer: TokenIssuer) -> Async
         recovery_interval_s=3600,  # the tests run recovery themselves
         **common,
     )
-    orders_app = create_orders(orders_settings, transport=transport)
-    for app in (catalog_app, inventory_app, orders_app):
+
+    def make_orders() -> FastAPI:
+        app = create_orders(orders_settings, transport=transport)
         issuer.install(app)
-    service_tokens = ServiceTokenProvider(fetch=lambda: _service_token(issuer))
-    provide(orders_app, service_tokens)  # stands in for auth-service's client_credentials
+        # stands in for auth-service's client_credentials
+        provide(app, ServiceTokenProvider(fetch=lambda: _service_token(issuer)))
+        return app
+
+    orders_app = make_orders()
+    for app in (catalog_app, inventory_app):
+        issuer.install(app)
     async with AsyncExitStack() as stack:
         for app in (catalog_app, inventory_app, orders_app):
             await stack.enter_async_context(app.router.lifespan_context(app))
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=orders_app), base_url="http://orders")
         )
-        yield Platform(client, orders_app, catalog_app, inventory_app, link, issuer)
+        yield Platform(client, orders_app, catalog_app, inventory_app, link, issuer, make_orders)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sqlalchemy import text
+
 from chassis.settings import ChaosSettings
+from msa_testing.apps import asgi_client
 
 from .conftest import Platform, set_chaos
 
@@ -29,8 +32,9 @@ async def test_order_is_priced_by_catalog_and_reserved_in_inventory(platform: Pl
     assert order["total_cents"] == 34900 + 2 * 2900
     with platform.inventory_db() as conn:
         lines = conn.execute(
-            "SELECT sku, quantity FROM reservation_lines WHERE order_id = ? ORDER BY sku", (order["id"],)
-        ).fetchall()
+            text("SELECT sku, quantity FROM reservation_lines WHERE order_id = :id ORDER BY sku"),
+            {"id": order["id"]},
+        ).all()
     assert lines == [("p-1010", 2), ("p-1011", 1)]
 
 
@@ -42,7 +46,7 @@ async def test_same_key_same_body_is_one_order(platform: Platform) -> None:
     assert second.headers["idempotent-replayed"] == "true"
     assert first.json() == second.json()
     with platform.orders_db() as conn:
-        assert conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'").fetchone()[0] == 1
+        assert conn.execute(text("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'")).scalar_one() == 1
     assert platform.reserved_units("p-1011") == 1
 
 
@@ -69,8 +73,8 @@ async def test_short_stock_is_409_and_holds_nothing(platform: Platform) -> None:
     assert answer.json()["insufficient"] == [{"sku": "p-1018", "requested": 2, "available": 1}]
     assert platform.reserved_units("p-1001") == 0
     with platform.orders_db() as conn:
-        assert conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'").fetchone()[0] == 0
-        assert conn.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0] == 0
+        assert conn.execute(text("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'")).scalar_one() == 0
+        assert conn.execute(text("SELECT COUNT(*) FROM idempotency_keys")).scalar_one() == 0
     # The key is free again: the corrected order goes through with it.
     fixed = {"lines": [{"product_id": "p-1001", "quantity": 1}, {"product_id": "p-1018", "quantity": 1}]}
     assert (
@@ -121,7 +125,7 @@ async def test_bad_input_is_problem_json(platform: Platform) -> None:
         listed = await platform.orders.get("/orders", params=params, headers=platform.headers("alice"))
         assert listed.status_code == 422
     with platform.orders_db() as conn:
-        assert conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'").fetchone()[0] == 0
+        assert conn.execute(text("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'")).scalar_one() == 0
     assert platform.reserved_units("p-1001") == 0
 
 
@@ -160,7 +164,7 @@ async def test_inventory_down_is_503_with_retry_after_and_no_order(platform: Pla
     assert answer.headers["content-type"].startswith(PROBLEM)
     assert int(answer.headers["retry-after"]) >= 1
     with platform.orders_db() as conn:
-        assert conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'").fetchone()[0] == 0
+        assert conn.execute(text("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'")).scalar_one() == 0
     assert platform.reserved_units("p-1011") == 0
 
 
@@ -213,5 +217,26 @@ async def test_concurrent_posts_with_one_key_make_one_order(platform: Platform) 
     replay = await platform.orders.post("/orders", json=TENT_AND_SOCKS, headers=headers)
     assert replay.status_code == 200
     with platform.orders_db() as conn:
-        assert conn.execute("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'").fetchone()[0] == 1
+        assert conn.execute(text("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'")).scalar_one() == 1
     assert platform.reserved_units("p-1011") == 1
+
+
+async def test_one_key_at_two_replicas_at_once_is_one_order_and_one_reservation(platform: Platform) -> None:
+    """Two orders replicas on one store get the same Idempotency-Key at the same moment: the key's
+    primary key and its row lock decide, not a lock in either process."""
+    replica = platform.make_replica()
+    async with asgi_client(replica) as second:
+        clients = (platform.orders, second)
+        headers = platform.headers("alice", "k-race")
+        answers = await asyncio.gather(
+            *(clients[n % 2].post("/orders", json=TENT_AND_SOCKS, headers=headers) for n in range(6))
+        )
+    created = [a for a in answers if a.status_code == 201]
+    assert len(created) == 1, [a.status_code for a in answers]
+    # the others replay the order, or say it is still being placed; none is another order
+    assert {a.status_code for a in answers} <= {200, 201, 409}
+    assert {a.json()["id"] for a in answers if a.status_code in (200, 201)} == {created[0].json()["id"]}
+    with platform.orders_db() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'")).scalar_one() == 1
+    assert platform.reserved_units("p-1011") == 1
+    assert platform.reserved_units("p-1010") == 2

@@ -10,11 +10,13 @@ import asyncio
 import random
 from collections import Counter
 
+from sqlalchemy import text
+
 from chassis import BreakerSettings
 from chassis.auth import service_downstream
 from chassis.settings import ChaosSettings
-from chassis.sqlite import Database
 from chassis.state import chassis_state, resource
+from chassis.store import Database
 from orders.customer_orders import service
 
 from .conftest import Platform, set_chaos
@@ -67,7 +69,10 @@ async def test_no_order_without_reservation_and_no_reservation_without_order(pla
         await asyncio.sleep(0.25)  # past abandoned_after_s and the breaker's reset timeout
         await service.recover_abandoned(db=db, inventory=inventory, older_than_s=0.2)
         with platform.orders_db() as conn:
-            if conn.execute("SELECT COUNT(*) FROM idempotency_keys WHERE state != 'done'").fetchone()[0] == 0:
+            if (
+                conn.execute(text("SELECT COUNT(*) FROM idempotency_keys WHERE state != 'done'")).scalar_one()
+                == 0
+            ):
                 break
 
     print("answers:", dict(codes))
@@ -76,29 +81,41 @@ async def test_no_order_without_reservation_and_no_reservation_without_order(pla
     assert sum(n for code, n in codes.items() if code >= 500) >= 5, codes
 
     with platform.orders_db() as conn:
-        assert conn.execute("SELECT COUNT(*) FROM idempotency_keys WHERE state != 'done'").fetchone()[0] == 0
+        assert (
+            conn.execute(text("SELECT COUNT(*) FROM idempotency_keys WHERE state != 'done'")).scalar_one()
+            == 0
+        )
         order_lines = {
             (order_id, sku, qty)
             for order_id, sku, qty in conn.execute(
-                "SELECT o.id, l.product_id, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id "
-                "WHERE o.status = 'confirmed'"
+                text(
+                    "SELECT o.id, l.product_id, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id "
+                    "WHERE o.status = 'confirmed'"
+                )
             )
         }
-        confirmed = {row[0] for row in conn.execute("SELECT id FROM orders WHERE status = 'confirmed'")}
+        confirmed = {row[0] for row in conn.execute(text("SELECT id FROM orders WHERE status = 'confirmed'"))}
     with platform.inventory_db() as conn:
         held_lines = set(
             conn.execute(
-                "SELECT r.order_id, l.sku, l.quantity FROM reservations r "
-                "JOIN reservation_lines l ON l.order_id = r.order_id WHERE r.status = 'reserved'"
-            ).fetchall()
+                text(
+                    "SELECT r.order_id, l.sku, l.quantity FROM reservations r "
+                    "JOIN reservation_lines l ON l.order_id = r.order_id WHERE r.status = 'reserved'"
+                )
+            ).all()
         )
-        held = {row[0] for row in conn.execute("SELECT order_id FROM reservations WHERE status = 'reserved'")}
-        per_sku = dict(conn.execute("SELECT sku, reserved FROM stock WHERE reserved > 0").fetchall())
+        held = {
+            row[0]
+            for row in conn.execute(text("SELECT order_id FROM reservations WHERE status = 'reserved'"))
+        }
+        per_sku = dict(conn.execute(text("SELECT sku, reserved FROM stock WHERE reserved > 0")).all())
         from_lines = dict(
             conn.execute(
-                "SELECT l.sku, SUM(l.quantity) FROM reservation_lines l JOIN reservations r "
-                "ON r.order_id = l.order_id WHERE r.status = 'reserved' GROUP BY l.sku"
-            ).fetchall()
+                text(
+                    "SELECT l.sku, SUM(l.quantity) FROM reservation_lines l JOIN reservations r "
+                    "ON r.order_id = l.order_id WHERE r.status = 'reserved' GROUP BY l.sku"
+                )
+            ).all()
         )
     assert confirmed == held  # no order without a reservation, no reservation without an order
     assert order_lines == held_lines  # and each holds exactly what was ordered

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
+from sqlalchemy import text
 
 from chassis import ServiceError
 from chassis.auth import ServiceTokenProvider
-from chassis.sqlite import Database
 from chassis.state import chassis_state, provide, resource
+from chassis.store import Database
 from msa_testing.apps import TokenIssuer
 from orders.customer_orders import service
 
@@ -98,14 +99,20 @@ async def test_expired_keys_are_purged_but_unfinished_attempts_stay(platform: Pl
         assert answer.status_code == 201
     old = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
     with platform.orders_db() as conn:
-        conn.execute("UPDATE idempotency_keys SET updated_at = ? WHERE key = 'k-p0'", (old,))
+        conn.execute(text("UPDATE idempotency_keys SET updated_at = :old WHERE key = 'k-p0'"), {"old": old})
         conn.execute(
-            "INSERT INTO idempotency_keys VALUES ('bob', 'k-pending', 'h', 'o-pending', 'pending', ?)", (old,)
+            text(
+                'INSERT INTO idempotency_keys ("user", key, request_hash, order_id, state, updated_at) '
+                "VALUES ('bob', 'k-pending', 'h', 'o-pending', 'pending', :old)"
+            ),
+            {"old": old},
         )
     purged = await service.purge_expired_keys(db=resource(platform.orders_app, Database), ttl_s=3600)
     assert purged == 1
     with platform.orders_db() as conn:
-        keys = {row[0] for row in conn.execute("SELECT key FROM idempotency_keys WHERE user = 'bob'")}
+        keys = {
+            row[0] for row in conn.execute(text("SELECT key FROM idempotency_keys WHERE \"user\" = 'bob'"))
+        }
     assert keys == {"k-p1", "k-p2", "k-pending"}  # the pending attempt is recovery's, not the TTL's
     # the orders themselves stay
     listing = await platform.orders.get("/orders", headers=platform.headers("bob"))
@@ -130,5 +137,5 @@ async def test_no_service_token_is_503_and_holds_no_stock(platform: Platform) ->
     assert platform.reserved_units("p-1011") == before
     with platform.orders_db() as conn:
         assert (
-            conn.execute("SELECT COUNT(*) FROM orders WHERE user = 'alice'").fetchone()[0] == 2
+            conn.execute(text("""SELECT COUNT(*) FROM orders WHERE "user" = 'alice'""")).scalar_one() == 2
         )  # the demo ones

@@ -1,9 +1,8 @@
-"""reviews tests: the real app in-process, a real SQLite file in tmp_path, real Redis."""
+"""reviews tests: the real app in-process, on each store engine (a SQLite file, a real PostgreSQL), real Redis."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,13 +14,13 @@ from reviews.settings import Settings
 
 
 @pytest.fixture
-def reviews_data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "reviews"
+def reviews_store(store_url: Callable[[str], str]) -> str:
+    return store_url("reviews")
 
 
 @pytest.fixture
-def reviews_app(reviews_data_dir: Path, redis_url: str, issuer: TokenIssuer) -> FastAPI:
-    app = create(Settings(data_dir=reviews_data_dir, redis_url=redis_url, zipkin_endpoint=None, env="test"))
+def reviews_app(reviews_store: str, redis_url: str, issuer: TokenIssuer) -> FastAPI:
+    app = create(Settings(database_url=reviews_store, redis_url=redis_url, zipkin_endpoint=None, env="test"))
     issuer.install(app)
     return app
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from chassis import LiveSettings
 from chassis.settings import ChaosSettings
-from chassis.sqlite import Database
-from chassis.state import chassis_state, resource
+from chassis.state import chassis_state
+from msa_testing.store import store_connection
 from reviews.main import create
 from reviews.settings import Settings
 
@@ -36,11 +35,11 @@ async def test_summaries_for_a_batch(reviews: httpx.AsyncClient, reviews_app: Fa
         await reviews.get("/summaries", params=[("product_ids", "p-1002,p-1011"), ("product_ids", "p-x")])
     ).json()
     assert [s["product_id"] for s in body["items"]] == ["p-1002", "p-1011", "p-x"]
-    with sqlite3.connect(resource(reviews_app, Database).path) as conn:
+    with store_connection(reviews_app) as conn:
         avg, count = conn.execute(
-            "SELECT AVG(rating), COUNT(*) FROM reviews WHERE product_id = 'p-1002'"
-        ).fetchone()
-    assert body["items"][0] == {"product_id": "p-1002", "average": round(avg, 2), "count": count}
+            text("SELECT AVG(rating), COUNT(*) FROM reviews WHERE product_id = 'p-1002'")
+        ).one()
+    assert body["items"][0] == {"product_id": "p-1002", "average": round(float(avg), 2), "count": count}
     assert body["items"][2] == {"product_id": "p-x", "average": None, "count": 0}
     assert (await reviews.get("/summaries", params={"product_ids": ""})).json() == {"items": []}
 
@@ -102,15 +101,15 @@ async def test_chaos_error_rate_breaks_and_heals_without_restart(
     assert (await reviews.get("/summaries", params={"product_ids": "p-1001"})).status_code == 200
 
 
-async def test_seeding_is_idempotent(reviews_data_dir: Path, redis_url: str) -> None:
+async def test_seeding_is_idempotent(reviews_store: str, redis_url: str) -> None:
     counts = []
     for _ in range(2):
         app = create(
-            Settings(data_dir=reviews_data_dir, redis_url=redis_url, zipkin_endpoint=None, env="test")
+            Settings(database_url=reviews_store, redis_url=redis_url, zipkin_endpoint=None, env="test")
         )
         async with app.router.lifespan_context(app):
-            with sqlite3.connect(reviews_data_dir / "reviews.sqlite3") as conn:
-                counts.append(conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0])
+            with store_connection(app) as conn:
+                counts.append(conn.execute(text("SELECT COUNT(*) FROM reviews")).scalar_one())
     assert counts[0] == counts[1] > 50
 
 

@@ -12,10 +12,12 @@ import pytest
 from msa_cli.devstack import DevStack, LocalService
 from msa_testing.infra import (
     ElasticsearchServer,
+    PostgresServer,
     RedisServer,
     ZipkinServer,
     require_infra,
     start_elasticsearch,
+    start_postgres,
     start_redis,
     start_zipkin,
 )
@@ -65,6 +67,34 @@ def elasticsearch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E
     server = start_elasticsearch(tmp_path_factory.mktemp("elasticsearch"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL cluster, started once per session; each test takes its own database."""
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+    """``store_url("catalog")``: an empty store for that service, on each engine a service can run
+    on (the test runs twice): a SQLite file in tmp_path, then a database of a real PostgreSQL."""
+
+    def make(name: str) -> str:
+        if request.param == "sqlite":
+            return f"sqlite:///{tmp_path / f'{name}.sqlite3'}"
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.create_database(name.replace("-", "_"))
+
+    return make
+
+
+@pytest.fixture
+def database_url(store_url: Callable[[str], str]) -> str:
+    """One empty store, on each engine."""
+    return store_url("store")
 
 
 class Topology:

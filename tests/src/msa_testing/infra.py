@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
+import psycopg
 import pytest
 import redis
 
@@ -28,11 +30,13 @@ __all__ = [
     "ELASTICSEARCH_VERSION",
     "ZIPKIN_VERSION",
     "ElasticsearchServer",
+    "PostgresServer",
     "RedisServer",
     "ZipkinServer",
     "elasticsearch_zip",
     "require_infra",
     "start_elasticsearch",
+    "start_postgres",
     "start_redis",
     "start_zipkin",
     "strict",
@@ -48,7 +52,7 @@ def strict() -> bool:
     return os.environ.get("MSA_STRICT") == "1"
 
 
-def require_infra(reason: str) -> None:
+def require_infra(reason: str) -> NoReturn:
     """Missing infrastructure: a failure in CI, a skip elsewhere."""
     if strict():
         pytest.fail(f"required infrastructure missing (MSA_STRICT=1): {reason}", pytrace=False)
@@ -97,6 +101,129 @@ def start_redis(port: int | None = None) -> RedisServer:
             time.sleep(0.05)
     process.kill()
     raise RuntimeError("redis-server did not start")
+
+
+# ---- PostgreSQL ----------------------------------------------------------------------------------
+#
+# A throwaway cluster from the machine's PostgreSQL binaries (Debian: apt-get install -y postgresql),
+# in a temporary folder, on a free port, with durability off (tests need speed, not crash safety).
+# initdb refuses root, so as root (CI) the cluster runs as the ``postgres`` user Debian creates.
+
+
+@dataclass
+class PostgresServer:
+    port: int
+    process: subprocess.Popen[bytes]
+    root: Path  # data folder and socket folder: removed by stop()
+    command: list[str]
+    _databases: int = 0
+
+    def url_for(self, database: str, user: str = "postgres", password: str | None = None) -> str:
+        auth = f"{user}:{password}" if password else user
+        return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
+
+    def admin(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.url_for("postgres"), autocommit=True)
+
+    def create_database(self, prefix: str = "test") -> str:
+        """A new empty database; returns its URL."""
+        self._databases += 1
+        name = f"{prefix}_{self._databases}"
+        with self.admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url_for(name)
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data: ``resume()`` starts it again on the same port."""
+        # SIGINT is PostgreSQL's "fast" shutdown: sessions are cut, as in an outage. Sent to the
+        # postmaster itself (its pid file says which), not to runuser in front of it.
+        try:
+            postmaster = int((self.root / "data" / "postmaster.pid").read_text().split()[0])
+            os.kill(postmaster, signal.SIGINT)
+        except (OSError, ValueError, IndexError):
+            self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def resume(self) -> None:
+        with (self.root / "postgres.log").open("ab") as out:
+            self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT)
+        _wait_accepting(self)
+
+    def stop(self) -> None:
+        self.halt()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _postgres_bin(name: str) -> Path | None:
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
+    return versions[-1] if versions else None
+
+
+def start_postgres() -> PostgresServer:
+    initdb, postgres = _postgres_bin("initdb"), _postgres_bin("postgres")
+    if initdb is None or postgres is None:
+        require_infra("PostgreSQL is not installed (apt-get install -y postgresql; brew install postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="msa-postgres-"))
+    data, sockets = root / "data", root / "run"
+    sockets.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            require_infra("running as root needs the postgres user (Debian's postgresql package adds it)")
+        os.chmod(root, 0o755)
+        os.chown(sockets, owner.pw_uid, owner.pw_gid)
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*as_user, str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    port = free_port()
+    log_file = root / "postgres.log"
+    command = [
+        *as_user, str(postgres), "-D", str(data), "-p", str(port), "-k", str(sockets),
+        "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+        "-c", "full_page_writes=off", "-c", "max_connections=200",
+    ]  # fmt: skip
+    with log_file.open("ab") as out:
+        if as_user:
+            os.chown(log_file, os.stat(sockets).st_uid, os.stat(sockets).st_gid)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    server = PostgresServer(port, process, root, command)
+    try:
+        _wait_accepting(server)
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
+
+
+def _wait_accepting(server: PostgresServer) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"PostgreSQL exited: {(server.root / 'postgres.log').read_text()[-2000:]}")
+        try:
+            with server.admin() as conn:
+                conn.execute("SELECT 1")
+            return
+        except psycopg.OperationalError:
+            time.sleep(0.1)
+    raise RuntimeError("PostgreSQL did not accept connections within 60 s")
 
 
 @dataclass

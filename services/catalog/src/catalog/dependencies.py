@@ -9,7 +9,7 @@ from fastapi import Depends
 from catalog.settings import Settings
 from chassis.auth import Principal, require_scope
 from chassis.dependencies import settings_of
-from chassis.sqlite import DatabaseDep
+from chassis.store import DatabaseDep
 
 __all__ = ["CatalogWriter", "DatabaseDep", "SettingsDep"]
 

@@ -8,7 +8,7 @@ from fastapi import Depends
 
 from chassis.auth import Principal, require_scope
 from chassis.dependencies import settings_of
-from chassis.sqlite import DatabaseDep
+from chassis.store import DatabaseDep
 from inventory.settings import Settings
 
 __all__ = ["DatabaseDep", "Reserver", "SettingsDep", "StockAdmin"]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chassis import ServiceSettings
 from chassis.auth import AuthSettings
+from chassis.store import StoreSettings
 
 __all__ = ["Settings"]
 
 
-class Settings(ServiceSettings):
+class Settings(StoreSettings):
     service_name: str = "inventory"
-    data_dir: Path = Path("./var/inventory")  # env DATA_DIR; holds inventory.sqlite3
+    data_dir: Path = Path(
+        "./var/inventory"
+    )  # env DATA_DIR; holds inventory.sqlite3 unless DATABASE_URL is set
     auth: AuthSettings = AuthSettings()  # who issues the tokens gateways relay (AUTH__ISSUER, ...)

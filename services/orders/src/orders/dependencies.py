@@ -9,7 +9,7 @@ from fastapi import Depends
 from chassis import Downstream, downstream
 from chassis.auth import Principal, as_service, require_scope
 from chassis.dependencies import settings_of
-from chassis.sqlite import DatabaseDep
+from chassis.store import DatabaseDep
 from orders.settings import Settings
 
 __all__ = ["CatalogDep", "DatabaseDep", "InventoryDep", "OrderReader", "OrderWriter", "SettingsDep"]

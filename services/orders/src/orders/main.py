@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -13,22 +14,25 @@ from fastapi import FastAPI
 from chassis import create_app, serve
 from chassis.auth import service_downstream
 from chassis.config_client import load_settings
-from chassis.sqlite import Database
 from chassis.state import chassis_state, provide
+from chassis.store import Database
 from orders.customer_orders import repository, service
 from orders.customer_orders.router import router as orders_router
 from orders.settings import Settings
 
 __all__ = ["create", "run"]
 
+MIGRATIONS = Path(__file__).parent / "migrations"  # Alembic: run to head at start-up
+
 log = logging.getLogger(__name__)
 
 
 def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or load_settings(Settings)
-    db = Database(
-        settings.data_dir / "orders.sqlite3",
-        schema=repository.SCHEMA,
+    db = Database.for_service(
+        settings,
+        "orders",
+        migrations=MIGRATIONS,
         seed=repository.seed,
         write_fault_rate=lambda: chassis_state(app).live.current.chaos.store_error_rate,
     )

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from chassis import ServiceSettings
 from chassis.auth import ServiceClientSettings
+from chassis.store import StoreSettings
 
 __all__ = ["OrdersAuth", "Settings"]
 
@@ -21,11 +21,11 @@ class OrdersAuth(ServiceClientSettings):
     token_scope: str = "inventory:reserve"
 
 
-class Settings(ServiceSettings):
+class Settings(StoreSettings):
     service_name: str = "orders"
     catalog_url: str = "http://localhost:8011"
     inventory_url: str = "http://localhost:8012"
-    data_dir: Path = Path("./var/orders")  # env DATA_DIR; holds orders.sqlite3
+    data_dir: Path = Path("./var/orders")  # env DATA_DIR; holds orders.sqlite3 unless DATABASE_URL is set
     auth: OrdersAuth = OrdersAuth()
 
     abandoned_after_s: float = Field(

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from chassis import create_app, serve
 from chassis.config_client import load_settings
-from chassis.sqlite import Database
 from chassis.state import chassis_state, provide
+from chassis.store import Database
 from reviews.product_reviews import repository
 from reviews.product_reviews.router import router as reviews_router
 from reviews.settings import Settings
 
 __all__ = ["create", "run"]
 
+MIGRATIONS = Path(__file__).parent / "migrations"  # Alembic: run to head at start-up
+
 
 def create(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings(Settings)
-    db = Database(
-        settings.data_dir / "reviews.sqlite3",
-        schema=repository.SCHEMA,
+    db = Database.for_service(
+        settings,
+        "reviews",
+        migrations=MIGRATIONS,
         seed=repository.seed,
         write_fault_rate=lambda: chassis_state(app).live.current.chaos.store_error_rate,
     )

@@ -1,32 +1,16 @@
-"""The only code that touches the catalog's SQLite file."""
+"""The only code that touches the catalog's store (SQLite or PostgreSQL: the SQL runs on both)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Connection, bindparam, text
+
 from catalog.products.seed import DEMO_PRODUCTS
 
-__all__ = ["SCHEMA", "fetch_many", "fetch_one", "insert", "search", "seed", "update"]
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS products (
-    id          TEXT PRIMARY KEY,
-    name        TEXT NOT NULL,
-    category    TEXT NOT NULL,
-    brand       TEXT NOT NULL DEFAULT '',
-    price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
-    currency    TEXT NOT NULL DEFAULT 'EUR',
-    description TEXT NOT NULL DEFAULT '',
-    image_url   TEXT NOT NULL DEFAULT '',
-    thumb_url   TEXT NOT NULL DEFAULT '',
-    created_at  TEXT NOT NULL,
-    updated_at  TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS products_category ON products (category, id);
-"""
+__all__ = ["fetch_many", "fetch_one", "insert", "search", "seed", "update"]
 
 _COLUMNS = (
     "id", "name", "category", "brand", "price_cents", "currency",
@@ -38,14 +22,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def seed(conn: sqlite3.Connection) -> None:
+_INSERT = text(
+    f"INSERT INTO products ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)}) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+
+
+def seed(conn: Connection) -> None:
     """Insert the demo products that are not there yet (a restart changes nothing)."""
     now = _now()
-    conn.executemany(
-        f"INSERT OR IGNORE INTO products ({', '.join(_COLUMNS)}) "
-        f"VALUES ({', '.join(':' + c for c in _COLUMNS)})",
-        [{**product, "created_at": now, "updated_at": now} for product in DEMO_PRODUCTS],
-    )
+    conn.execute(_INSERT, [{**product, "created_at": now, "updated_at": now} for product in DEMO_PRODUCTS])
 
 
 def _like(text: str) -> str:
@@ -54,7 +40,7 @@ def _like(text: str) -> str:
 
 
 def search(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     q: str | None,
     category: str | None,
@@ -64,57 +50,57 @@ def search(
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of matching products by id, and how many match in all (``after`` does not change that)."""
     where: list[str] = []
-    params: list[Any] = []
-    if q:
+    params: dict[str, Any] = {}
+    if q:  # case-insensitive on both engines (SQLite's LIKE is, PostgreSQL's is not)
         where.append(
-            "(name LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\' OR brand LIKE ? ESCAPE '\\')"
+            "(LOWER(name) LIKE :q ESCAPE '\\' OR LOWER(description) LIKE :q ESCAPE '\\' "
+            "OR LOWER(brand) LIKE :q ESCAPE '\\')"
         )
-        params += [_like(q)] * 3
+        params["q"] = _like(q.lower())
     if category:
-        where.append("category = ?")
-        params.append(category)
+        where.append("category = :category")
+        params["category"] = category
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    total = conn.execute(f"SELECT COUNT(*) FROM products {clause}", params).fetchone()[0]
+    total = conn.execute(text(f"SELECT COUNT(*) FROM products {clause}"), params).scalar_one()
     if after is not None:  # keyset: the page starts after this id, whatever was added before it
-        clause = f"{clause} AND id > ?" if clause else "WHERE id > ?"
-        params.append(after)
+        clause = f"{clause} AND id > :after" if clause else "WHERE id > :after"
+        params["after"] = after
     rows = conn.execute(
-        f"SELECT * FROM products {clause} ORDER BY id LIMIT ? OFFSET ?", [*params, limit, offset]
-    ).fetchall()
+        text(f"SELECT * FROM products {clause} ORDER BY id LIMIT :limit OFFSET :offset"),
+        {**params, "limit": limit, "offset": offset},
+    ).mappings()
     return [dict(row) for row in rows], int(total)
 
 
-def fetch_one(conn: sqlite3.Connection, product_id: str) -> dict[str, Any] | None:
-    row = conn.execute("SELECT * FROM products WHERE id = ?", (product_id,)).fetchone()
+def fetch_one(conn: Connection, product_id: str) -> dict[str, Any] | None:
+    row = conn.execute(text("SELECT * FROM products WHERE id = :id"), {"id": product_id}).mappings().first()
     return dict(row) if row else None
 
 
-def fetch_many(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+_FETCH_MANY = text("SELECT * FROM products WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+
+
+def fetch_many(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     if not ids:
         return {}
-    marks = ", ".join("?" * len(ids))
-    rows = conn.execute(f"SELECT * FROM products WHERE id IN ({marks})", list(ids)).fetchall()
+    rows = conn.execute(_FETCH_MANY, {"ids": list(ids)}).mappings()
     return {row["id"]: dict(row) for row in rows}
 
 
-def insert(conn: sqlite3.Connection, product: Mapping[str, Any]) -> dict[str, Any] | None:
+def insert(conn: Connection, product: Mapping[str, Any]) -> dict[str, Any] | None:
     """The new product, or None when the id is taken."""
     now = _now()
     row = {**product, "created_at": now, "updated_at": now}
-    cursor = conn.execute(
-        f"INSERT OR IGNORE INTO products ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})",
-        row,
-    )
-    return row if cursor.rowcount == 1 else None
+    return row if conn.execute(_INSERT, row).rowcount == 1 else None
 
 
-def update(conn: sqlite3.Connection, product_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
+def update(conn: Connection, product_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
     if fetch_one(conn, product_id) is None:
         return None
     if changes:
         assignments = ", ".join(f"{column} = :{column}" for column in changes if column in _COLUMNS)
         conn.execute(
-            f"UPDATE products SET {assignments}, updated_at = :updated_at WHERE id = :id",
+            text(f"UPDATE products SET {assignments}, updated_at = :updated_at WHERE id = :id"),
             {**changes, "updated_at": _now(), "id": product_id},
         )
     return fetch_one(conn, product_id)

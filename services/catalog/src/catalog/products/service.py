@@ -7,7 +7,7 @@ import uuid
 from catalog.products import repository
 from catalog.products.errors import InvalidUpdate, ProductExists, ProductNotFound
 from catalog.products.schemas import ProductBatch, ProductCreate, ProductPage, ProductPublic, ProductUpdate
-from chassis.sqlite import Database
+from chassis.store import Database
 
 __all__ = [
     "create_product",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
-from chassis.sqlite import Database
+from chassis.store import Database
 from inventory.stock import repository
 from inventory.stock.errors import (
     InsufficientStock,

@@ -22,7 +22,7 @@ from typing import Any
 
 from chassis import Downstream
 from chassis.http import path_segment
-from chassis.sqlite import Database
+from chassis.store import Database
 from orders.customer_orders import repository
 from orders.customer_orders.errors import (
     IdempotencyKeyReused,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chassis.sqlite import Database
+from chassis.store import Database
 from reviews.product_reviews import repository
 from reviews.product_reviews.errors import AlreadyReviewed
 from reviews.product_reviews.schemas import (

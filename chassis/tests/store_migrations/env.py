@@ -1,0 +1,5 @@
+"""Alembic environment of the store tests' schema."""
+
+from chassis.store import run_migrations
+
+run_migrations()

@@ -1,0 +1,5 @@
+"""Alembic environment of orders's store: chassis.store runs the migrations at start-up."""
+
+from chassis.store import run_migrations
+
+run_migrations()
