@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The upstream images docker-compose.yml and the Dockerfile need (python slim, uv, redis, zipkin),
-# under exactly the names .env pins. For each one: already in the engine -> kept; pullable -> pulled;
+# The upstream images the compose files and the Dockerfile need (python slim, uv, redis, zipkin,
+# postgres), under exactly the names .env pins. For each one: already in the engine -> kept; pullable -> pulled;
 # no registry reachable -> a local stand-in is built from Debian's packages (debootstrap), the PyPI
 # wheel of the pinned uv and the Zipkin jar of Maven Central. deploy/README.md lists how each
 # stand-in differs from upstream. Elasticsearch, Logstash and Kibana have no stand-in: they are
@@ -18,6 +18,7 @@ UV_IMAGE=$(env_value UV_IMAGE)
 REDIS_IMAGE="redis:$(env_value REDIS_VERSION)-alpine"
 ZIPKIN_VERSION=$(env_value ZIPKIN_VERSION)
 ZIPKIN_IMAGE="openzipkin/zipkin-slim:$ZIPKIN_VERSION"
+POSTGRES_IMAGE="postgres:$(env_value POSTGRES_VERSION)-bookworm"
 ELASTIC_VERSION=$(env_value ELASTIC_VERSION)
 LABEL="org.msa-platform.standin"  # marks a stand-in, so tests and benchmarks can say which ran
 
@@ -108,6 +109,33 @@ EOF
   rm -rf "$dir"
 }
 
+build_postgres() {  # postgres:<version>-bookworm: Debian bookworm's PostgreSQL 15 on the python
+  # stand-in's base, behind the part of the official image's interface compose uses
+  # (scripts/standin/postgres-entrypoint.sh says which).
+  local dir
+  dir=$(mktemp -d)
+  cp scripts/standin/postgres-entrypoint.sh "$dir/docker-entrypoint.sh"
+  quiet docker build -t "$POSTGRES_IMAGE" -f - "$dir" <<EOF
+FROM $PYTHON_IMAGE
+RUN mkdir -p /etc/postgresql-common/createcluster.d \\
+ && echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/no-main-cluster.conf \\
+ && apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql-15 \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && mkdir -p /var/lib/postgresql/data /var/run/postgresql /docker-entrypoint-initdb.d \\
+ && chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql \\
+ && chmod 700 /var/lib/postgresql/data
+ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
+ENV PGDATA=/var/lib/postgresql/data
+COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+STOPSIGNAL SIGINT
+EXPOSE 5432
+LABEL $LABEL=debian-postgresql-15
+ENTRYPOINT ["docker-entrypoint.sh"]
+CMD ["postgres"]
+EOF
+  rm -rf "$dir"
+}
+
 mkdir -p "$CACHE"
 ensure() {  # ensure IMAGE BUILDER
   local started=$SECONDS
@@ -120,6 +148,7 @@ ensure "$PYTHON_IMAGE" build_python  # first: redis and zipkin stand-ins build o
 ensure "$UV_IMAGE" build_uv
 ensure "$REDIS_IMAGE" build_redis
 ensure "$ZIPKIN_IMAGE" build_zipkin
+ensure "$POSTGRES_IMAGE" build_postgres
 for name in elasticsearch logstash kibana; do
   image="docker.elastic.co/$name/$name:$ELASTIC_VERSION"
   if present "$image"; then echo "$image: present"

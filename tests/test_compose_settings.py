@@ -29,42 +29,31 @@ from chassis.config_client import ConfigClientSettings
 from chassis.logging import shutdown_logging
 from chassis.ops import OpsSettings
 from msa_testing.containers import read_model
-from msa_testing.workspace import member_projects
+from msa_testing.workspace import console_scripts, member_projects, service_package, service_settings
 
 REPO = Path(__file__).resolve().parents[1]
 ADDRESS = re.compile(r".+_(url|uri|endpoint|host)$")
-# addresses a service works out itself: its bind address, and where it says it answers (its
-# compose name and port, chassis.registry)
-DERIVED_ADDRESSES = {"host", "advertise_url"}
+# addresses a service works out itself: its bind address, where it says it answers (its compose
+# name and port, chassis.registry), and its store (unset: SQLite in DATA_DIR, which compose sets;
+# docker-compose.scale.yml sets it, tests/test_compose_scale.py checks that file)
+DERIVED_ADDRESSES = {"host", "advertise_url", "database_url"}
 
 
 def _compose_services() -> dict[str, dict[str, Any]]:
     return read_model()
 
 
-def _console_scripts() -> dict[str, str]:
-    """Console script -> entry point (``package.module:function``), over the workspace members."""
-    scripts: dict[str, str] = {}
-    for project in member_projects().values():
-        scripts |= project.get("scripts", {})
-    return scripts
-
-
 SERVICES = _compose_services()
 BUILT_HERE = sorted(name for name, spec in SERVICES.items() if "build" in spec)
-SCRIPTS = _console_scripts()
+SCRIPTS = console_scripts()
 
 
 def _package(service: str) -> str:
-    """The import package of a service, from the console script its image runs: the root
-    Dockerfile's CMD is the link to the one its SERVICE build arg names."""
-    target = SCRIPTS[SERVICES[service]["build"]["args"]["SERVICE"]]
-    return target.split(":")[0].split(".")[0]
+    return service_package(SERVICES[service], SCRIPTS)
 
 
 def _settings_class(service: str) -> type[Any]:
-    cls: type[Any] = importlib.import_module(f"{_package(service)}.settings").Settings
-    return cls
+    return service_settings(SERVICES[service], SCRIPTS)
 
 
 def _env_name(name: str, field: FieldInfo) -> str:

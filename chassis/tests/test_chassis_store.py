@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from chassis.store import Database, StoreUnavailable, for_update
+from chassis.store import Database, StoreSettings, StoreUnavailable, for_update
 from msa_testing.infra import PostgresServer
 
 MIGRATIONS = Path(__file__).parent / "store_migrations"
@@ -160,4 +160,20 @@ def test_a_store_url_names_a_supported_engine() -> None:
     assert (
         Database("postgresql://u:secret@db/x", migrations=MIGRATIONS).where
         == "postgresql+psycopg://u:***@db/x"
+    )
+
+
+def test_production_refuses_a_dev_only_database_password(tmp_path: Path) -> None:
+    dev_url = "postgresql://catalog:dev-only-catalog-db-password@postgres:5432/catalog"
+    with pytest.raises(ValueError, match="DATABASE_URL"):
+        StoreSettings(env="production", database_url=dev_url, ops_token="real-token-for-this-test")
+    kept = StoreSettings(
+        env="production",
+        database_url=dev_url.replace("dev-only-", "s3cret-"),
+        ops_token="real-token-for-this-test",
+    )
+    assert "s3cret" not in repr(kept)  # a secret, never printed
+    assert (
+        StoreSettings(data_dir=tmp_path).store_url("catalog")
+        == f"sqlite:///{tmp_path.resolve() / 'catalog.sqlite3'}"
     )

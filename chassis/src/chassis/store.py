@@ -78,6 +78,10 @@ class StoreSettings(ServiceSettings):
         5, ge=1, le=100, description="PostgreSQL connections (and worker threads) per process"
     )
 
+    def _secret_values(self) -> dict[str, str]:
+        url = {"DATABASE_URL": self.database_url.get_secret_value()} if self.database_url else {}
+        return {**super()._secret_values(), **url}
+
     def store_url(self, name: str) -> str:
         if self.database_url is not None:
             return self.database_url.get_secret_value()

@@ -274,11 +274,15 @@ class ComposeStack:
         return [name for name in self.model if name not in left_out], left_out
 
 
-def read_model(directory: Path = REPO) -> dict[str, Any]:
+def read_model(directory: Path = REPO, files: Sequence[str] = ()) -> dict[str, Any]:
     """The services as the pinned Compose reads docker-compose.yml (.env, interpolation, anchors
-    resolved), in a clean environment: the model comes from the files, not the caller's shell."""
+    resolved), in a clean environment: the model comes from the files, not the caller's shell.
+    ``files``: the compose files in order (an override after the base), when not just the base."""
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-    result = _run([str(PINNED_COMPOSE), "config", "--format", "json"], cwd=directory, env=env, timeout=60)
+    chosen = [arg for name in files for arg in ("-f", name)]
+    result = _run(
+        [str(PINNED_COMPOSE), *chosen, "config", "--format", "json"], cwd=directory, env=env, timeout=60
+    )
     if result.returncode != 0:
         raise RuntimeError(f"docker compose config failed: {result.stderr}")
     services: dict[str, Any] = json.loads(result.stdout)["services"]

@@ -3,11 +3,12 @@ expands them) and their ``[project]`` tables."""
 
 from __future__ import annotations
 
+import importlib
 import tomllib
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REPO", "member_projects", "members"]
+__all__ = ["REPO", "console_scripts", "member_projects", "members", "service_package", "service_settings"]
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -28,3 +29,24 @@ def member_projects(repo: Path = REPO) -> dict[Path, dict[str, Any]]:
     return {
         folder: tomllib.loads((folder / "pyproject.toml").read_text())["project"] for folder in members(repo)
     }
+
+
+def console_scripts(repo: Path = REPO) -> dict[str, str]:
+    """Console script -> entry point (``package.module:function``), over the workspace members."""
+    scripts: dict[str, str] = {}
+    for project in member_projects(repo).values():
+        scripts |= project.get("scripts", {})
+    return scripts
+
+
+def service_package(spec: dict[str, Any], scripts: dict[str, str] | None = None) -> str:
+    """The import package of a compose service built here, from the console script its image runs:
+    the root Dockerfile's CMD is the link to the one its SERVICE build arg names."""
+    target = (scripts or console_scripts())[spec["build"]["args"]["SERVICE"]]
+    return target.split(":")[0].split(".")[0]
+
+
+def service_settings(spec: dict[str, Any], scripts: dict[str, str] | None = None) -> type[Any]:
+    """The ``Settings`` class of a compose service built here."""
+    cls: type[Any] = importlib.import_module(f"{service_package(spec, scripts)}.settings").Settings
+    return cls

@@ -39,4 +39,4 @@ class Settings(StoreSettings):
     )
 
     def _secret_values(self) -> dict[str, str]:
-        return {"AUTH__CLIENT_SECRET": self.auth.client_secret.get_secret_value()}
+        return {**super()._secret_values(), "AUTH__CLIENT_SECRET": self.auth.client_secret.get_secret_value()}
