@@ -18,29 +18,28 @@ traces recorded (``TRACING_SAMPLE_RATIO=0``), and with both.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import http.server
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from msa_cli.devstack import DevStack, free_port
+from msa_testing.bench import (
+    background_process,
+    cpu_seconds,
+    nginx_proxy,
+    span_sink,
+    start_variant,
+    wait_ok,
+    wrk,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PRODUCT = "p-1001"
-TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -57,151 +56,36 @@ class Figures:
     p50_ms: float  # latency at one connection
 
 
-def _cpu_s(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total * TICK_S
-
-
-def _wrk(url: str, connections: int, seconds: float) -> tuple[int, float, float | None]:
-    """Requests completed, requests per second, and the p50 latency in ms."""
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 30,
-    ).stdout
-    if "Non-2xx" in out or "Socket errors" in out:
-        raise RuntimeError(f"{url}: not every answer was a 2xx\n{out}")
-    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    return done, rps, float(p50.group(1)) * scale[p50.group(2)] if p50 else None
-
-
 def measure(target: Target, seconds: float) -> Figures:
-    _wrk(target.url, 16, 1)  # warm-up: pools, caches, lazy imports
-    before = _cpu_s(target.pids)
-    done, rps, _ = _wrk(target.url, 16, seconds)
-    cpu_ms = (_cpu_s(target.pids) - before) / done * 1000
-    _, _, p50 = _wrk(target.url, 1, max(2.0, seconds / 2))
+    wrk(target.url, 16, 1)  # warm-up: pools, caches, lazy imports
+    before = cpu_seconds(target.pids)
+    done, rps, _ = wrk(target.url, 16, seconds)
+    cpu_ms = (cpu_seconds(target.pids) - before) / done * 1000
+    _, _, p50 = wrk(target.url, 1, max(2.0, seconds / 2))
     return Figures(cpu_ms=cpu_ms, rps=rps, p50_ms=p50 or float("nan"))
 
 
-@contextmanager
-def span_sink() -> Iterator[str]:
-    """Accepts span batches and drops them: the services pay for exporting, nobody for storing."""
-
-    class Sink(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            self.send_response(202)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _wait(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout_s} s")
-
-
-def _process(stack: ExitStack, command: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def stop() -> None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-    stack.callback(stop)
-    return process
-
-
 def nginx(stack: ExitStack, state: Path, catalog_port: int) -> Target | None:
-    binary = shutil.which("nginx")
-    if binary is None:
+    proxy = nginx_proxy(stack, state, "catalog", [catalog_port])
+    if proxy is None:
         return None
-    port = free_port()
-    conf = state / "nginx.conf"
-    conf.write_text(
-        f"""
-worker_processes 1;
-daemon off;
-pid {state}/nginx.pid;
-error_log {state}/logs/nginx-error.log;
-events {{}}
-http {{
-    access_log off;
-    client_body_temp_path {state}/nginx-body;
-    proxy_temp_path {state}/nginx-proxy;
-    upstream catalog {{ server 127.0.0.1:{catalog_port}; keepalive 16; }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://catalog;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-"""
-    )
-    master = _process(stack, [binary, "-c", str(conf), "-p", str(state)], state / "logs" / "nginx.log")
-    url = f"http://127.0.0.1:{port}/products/{PRODUCT}"
-    _wait(url)
-    workers = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
-    return Target("nginx proxy_pass -> catalog", url, [master.pid, *map(int, workers)])
+    url = f"http://127.0.0.1:{proxy.port}/products/{PRODUCT}"
+    wait_ok(url)
+    return Target("nginx proxy_pass -> catalog", url, proxy.pids)
 
 
 def reference_app(stack: ExitStack, state: Path, kind: str, label: str, *args: str) -> Target:
     port = free_port()
     command = [sys.executable, "-m", "msa_testing.bench_apps", kind, str(port), *args]
-    process = _process(stack, command, state / "logs" / f"bench-{kind}.log")
+    process = background_process(stack, command, state / "logs" / f"bench-{kind}.log")
     url = f"http://127.0.0.1:{port}/products/{PRODUCT}"
-    _wait(url)
+    wait_ok(url)
     return Target(label, url, [process.pid])
 
 
 def gateway_variant(stack: DevStack, name: str, env: dict[str, str]) -> int:
     """Another gateway-web process with ``env`` on top of its own: returns its port."""
-    base = stack.services["gateway-web"]
-    port = free_port()
-    stack.services[name] = dataclasses.replace(
-        base,
-        name=name,
-        port=port,
-        env={**base.env, "PORT": str(port), **env},
-        log_file=base.log_file.with_name(f"{name}.log"),
-        process=None,
-    )
-    stack.start_service(name)
-    stack.wait_ready([name], timeout_s=60)
-    return port
+    return start_variant(stack, "gateway-web", name, env)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ process:
 The schema is the service's Alembic migrations (``<package>/migrations/versions``), upgraded to
 head at start-up in one transaction with the seed data; on PostgreSQL under an advisory lock, so
 replicas starting together migrate once. ``create_app(..., lifespan=db.lifespan)`` opens the
-store on startup and closes it on shutdown. ``scripts/bench_sqlite_loop.py`` measures the loop
+store on startup and closes it on shutdown. ``scripts/bench_store.py`` measures the loop
 stall.
 """
 
