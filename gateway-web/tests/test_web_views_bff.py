@@ -248,6 +248,8 @@ async def test_same_idempotency_key_twice_is_one_order(gateway: Callable[..., Fa
     assert second.json()["id"] == first.json()["id"]
     assert other_body.status_code == 409
     assert other_body.headers["content-type"] == PROBLEM
+    # relayed with orders' own title: a client tells "reused" (do not retry) from "in progress" (do)
+    assert other_body.json()["title"] == "Idempotency key reused"
     assert listing["total"] == before + 1
     assert [o["id"] for o in listing["items"]].count(first.json()["id"]) == 1
     assert one.status_code == 200

@@ -30,7 +30,8 @@ from msa_testing.polling import wait_until
 
 DOMAIN = ["catalog", "inventory", "reviews", "orders"]
 FILES = ["-f", "docker-compose.yml", "-f", "docker-compose.scale.yml"]
-SKUS = ["p-1002", "p-1016", "p-1021", "p-1026"]  # 170-195 each in inventory's demo seed: never short
+# 172-194 units each in inventory's demo seed: the 600 orders of this file take 150 of each
+SKUS = ["p-1002", "p-1016", "p-1021", "p-1026"]
 GIVE_UP_S = 120.0  # a client keeps retrying a key this long (an abandoned attempt takes ~35 s)
 
 
@@ -94,9 +95,15 @@ class Buyer:
             if answer is not None and status in (200, 201):
                 order_id: str = answer.json()["id"]
                 return order_id
-            # 409 "Request in progress": the key's first attempt is not finished (yet, or ever:
-            # then orders' recovery releases it after abandoned_after_s and the key is new again)
-            in_progress = answer is not None and status == 409 and "in progress" in answer.text.lower()
+            # 409 "Request in progress" with Retry-After: the key's first attempt is not finished
+            # (yet, or ever: then orders' recovery releases it after abandoned_after_s and the key
+            # is new again)
+            in_progress = (
+                answer is not None
+                and status == 409
+                and answer.json().get("title") == "Request in progress"
+                and "retry-after" in answer.headers
+            )
             retryable = status == 0 or status >= 500 or in_progress
             if not retryable or time.monotonic() > deadline:
                 raise AssertionError(f"key {key}: gave up on {status}: {answer.text if answer else ''}")
@@ -136,26 +143,47 @@ def mobile_buyer(stack: ComposeStack, client: httpx.Client) -> Buyer:
     return Buyer(post)
 
 
+@dataclass
+class Placed:
+    orders: dict[str, tuple[str, str]]  # key -> (order id, sku)
+    during_at: float | None  # when ``during`` was over (time.monotonic())
+    after_during: int  # answers that came back after that
+
+
 def place_orders(
-    stack: ComposeStack, count: int, *, during: Callable[[], None] | None = None
-) -> dict[str, tuple[str, str]]:
-    """``count`` orders, half through each gateway, 16 at a time; every tenth key is sent twice at
-    the same moment. Returns key -> (order id, sku). ``during`` runs two seconds in."""
+    stack: ComposeStack, count: int, *, during: Callable[[], None] | None = None, during_after: int = 0
+) -> Placed:
+    """``count`` orders, half through each gateway, 16 at a time; every tenth key is sent a second
+    time right after the first (the two run at once). ``during`` runs once ``during_after`` orders
+    have been answered, while the rest are in flight."""
+    answered = threading.Semaphore(0)
     with httpx.Client(timeout=15) as web_http, httpx.Client(timeout=15) as mobile_http:
         buyers = [web_buyer(stack, web_http), mobile_buyer(stack, mobile_http)]
-        jobs = [(buyers[n % 2], f"scale-{uuid.uuid4()}", SKUS[n % len(SKUS)]) for n in range(count)]
-        twice = jobs[::10]
+        jobs = []
+        for n in range(count):
+            job = (buyers[n % 2], f"scale-{uuid.uuid4()}", SKUS[n % len(SKUS)])
+            jobs += [job, job] if n % 10 == 0 else [job]
+
+        def run(buyer: Buyer, key: str, sku: str) -> tuple[str, float]:
+            order_id = buyer.order(key, sku)
+            answered.release()
+            return order_id, time.monotonic()
+
+        during_at = None
         with ThreadPoolExecutor(16) as pool:
-            futures = [pool.submit(buyer.order, key, sku) for buyer, key, sku in jobs + twice]
+            futures = [pool.submit(run, *job) for job in jobs]
             if during is not None:
-                time.sleep(2)
+                for _ in range(during_after):
+                    assert answered.acquire(timeout=GIVE_UP_S), "orders stopped coming back"
                 during()
-            ids = [future.result(timeout=GIVE_UP_S + 60) for future in futures]
-    by_key: dict[str, tuple[str, str]] = {}
-    for (_, key, sku), order_id in zip(jobs + twice, ids, strict=True):
-        assert by_key.setdefault(key, (order_id, sku)) == (order_id, sku), f"key {key}: two orders"
-    print("answers:", dict(buyers[0].answers + buyers[1].answers))
-    return by_key
+                during_at = time.monotonic()  # answers after this came once it had happened
+            results = [future.result(timeout=GIVE_UP_S + 60) for future in futures]
+    orders: dict[str, tuple[str, str]] = {}
+    for (_, key, sku), (order_id, _) in zip(jobs, results, strict=True):
+        assert orders.setdefault(key, (order_id, sku)) == (order_id, sku), f"key {key}: two orders"
+    after = sum(1 for _, done_at in results if during_at is not None and done_at > during_at)
+    print("answers:", dict(buyers[0].answers + buyers[1].answers), f"({after} after `during`)")
+    return Placed(orders, during_at, after)
 
 
 def reserved(stack: ComposeStack) -> dict[str, int]:
@@ -193,16 +221,18 @@ def test_every_replica_is_healthy_on_postgres_and_serves(scaled: ComposeStack) -
             assert store["status"] == "up", ready
             assert f"@postgres:5432/{service}" in str(store), store
             assert "dev-only" not in str(store), "the password is not shown"
-    with httpx.Client(timeout=10) as client:
-        for _ in range(40):
-            assert client.get(f"{scaled.url('gateway-web')}/api/products/p-1003").status_code == 200
+    # Several at once, so the gateway opens several connections (one client reuses one), each to
+    # the next address compose's DNS gave for the name.
+    with httpx.Client(timeout=10) as client, ThreadPoolExecutor(8) as pool:
+        url = f"{scaled.url('gateway-web')}/api/products/p-1003"
+        assert set(pool.map(lambda _: client.get(url).status_code, range(160))) == {200}
     for replica in scaled.containers("catalog", all_states=False):
         assert '"GET /products/p-1003 ' in scaled.docker("logs", replica.name), f"{replica.name} served none"
 
 
 def test_200_orders_at_once_through_both_gateways_are_exactly_200_orders(scaled: ComposeStack) -> None:
     before = reserved(scaled)
-    placed = place_orders(scaled, 200)
+    placed = place_orders(scaled, 200).orders
     assert len({order_id for order_id, _ in placed.values()}) == 200
     per_sku = collections.Counter(sku for _, sku in placed.values())
     after = reserved(scaled)
@@ -221,8 +251,10 @@ def test_one_replica_of_each_domain_service_killed_mid_traffic_loses_no_order(sc
             scaled.docker("kill", victim.name)
 
     before = reserved(scaled)
-    placed = place_orders(scaled, 120, during=kill_one_of_each)
-    assert len({order_id for order_id, _ in placed.values()}) == 120, "one order per key"
+    run = place_orders(scaled, 400, during=kill_one_of_each, during_after=60)
+    assert run.after_during >= 200, "the kill came in the middle of the traffic, not after it"
+    placed = run.orders
+    assert len({order_id for order_id, _ in placed.values()}) == 400, "one order per key"
     # What the killed orders replica left unfinished, the survivors' recovery releases.
     wait_until(
         "no unfinished order attempt left",

@@ -248,7 +248,10 @@ def _relay(response: httpx.Response) -> DownstreamError:
     body = _problem(response)
     detail = body.get("detail") or body.get("title")
     headers = {name: response.headers[name] for name in _RELAYED_HEADERS if name in response.headers}
-    return DownstreamError(detail, status=response.status_code, headers=headers)
+    # The title tells apart answers of one status (409 "Request in progress", retry, from 409
+    # "Idempotency-Key reused", do not): the client gets it as the callee gave it.
+    title = body.get("title") if isinstance(body.get("title"), str) else None
+    return DownstreamError(detail, status=response.status_code, title=title, headers=headers)
 
 
 class _NoCookies(httpx.Cookies):
