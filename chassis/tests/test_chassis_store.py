@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from chassis.store import Database, StoreSettings, StoreUnavailable, for_update
+from msa_cli.devstack import free_port
 from msa_testing.infra import PostgresServer
 
 MIGRATIONS = Path(__file__).parent / "store_migrations"
@@ -177,3 +178,12 @@ def test_production_refuses_a_dev_only_database_password(tmp_path: Path) -> None
         StoreSettings(data_dir=tmp_path).store_url("catalog")
         == f"sqlite:///{tmp_path.resolve() / 'catalog.sqlite3'}"
     )
+
+
+async def test_a_server_that_never_answers_fails_the_start_with_a_clear_error_and_leaves_nothing() -> None:
+    nobody = f"postgresql://u:p@127.0.0.1:{free_port()}/x"  # nothing listens there
+    db = Database(nobody, migrations=MIGRATIONS, connect_wait_s=1.5)
+    with pytest.raises(StoreUnavailable, match="cannot be reached"):
+        await db.open()
+    with pytest.raises(StoreUnavailable, match="not open"):
+        await db.ping()

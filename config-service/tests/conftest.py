@@ -1,20 +1,25 @@
-"""Fixtures of config-service's tests: a real Git repository (git CLI) and the app in-process."""
+"""Fixtures of config-service's tests: a real Git repository (git CLI), the app in-process and the
+refresh events it publishes on a real Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
 import os
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from chassis.refresh import REFRESH_CHANNEL
 from config_service.main import create
 from config_service.settings import Settings
 
@@ -123,3 +128,36 @@ def config_app(redis_url: str) -> AppFactory:
             root.removeHandler(capture)
 
     return make
+
+
+RefreshEvents = Callable[..., Awaitable[list[dict[str, Any]]]]
+
+
+@pytest.fixture
+def refresh_events(redis_url: str) -> RefreshEvents:
+    """``await refresh_events(action, count)``: run ``action`` while subscribed to the refresh channel;
+    the first ``count`` events (bounded wait).
+
+    ``startup=False`` drops the start-up announcement, which may come before or after ``action``."""
+
+    async def collect(
+        action: Callable[[], Awaitable[None]], count: int, *, startup: bool = True
+    ) -> list[dict[str, Any]]:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            async with client.pubsub() as pubsub:
+                await pubsub.subscribe(REFRESH_CHANNEL)
+                await action()
+                events: list[dict[str, Any]] = []
+                async with asyncio.timeout(15):
+                    while len(events) < count:
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if message is not None:
+                            event = json.loads(message["data"])
+                            if startup or event["reason"] != "config-service started":
+                                events.append(event)
+                return events
+        finally:
+            await client.aclose()
+
+    return collect

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 import yaml
 
 from chassis.config_client import merge_property_sources
 from chassis.keys import flatten
 from chassis.ops import operator_headers
-from chassis.refresh import REFRESH_CHANNEL
 from config_service.crypto.service import Cipher
 from config_service.environment.parsing import parse_properties, property_text
 
@@ -297,29 +294,9 @@ async def test_repository_by_url_is_cloned(git_repo: Any, config_app: Any, tmp_p
         assert (await cfg.client.get("/catalog/default")).json()["version"] == first
 
 
-async def _events(redis_url: str, action: Any, count: int, *, startup: bool = True) -> list[dict[str, Any]]:
-    """Run ``action`` while subscribed; collect ``count`` refresh events (bounded wait).
-
-    ``startup=False`` drops the start-up announcement, which may come before or after ``action``."""
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        async with client.pubsub() as pubsub:
-            await pubsub.subscribe(REFRESH_CHANNEL)
-            await action()
-            events: list[dict[str, Any]] = []
-            async with asyncio.timeout(15):
-                while len(events) < count:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None:
-                        event = json.loads(message["data"])
-                        if startup or event["reason"] != "config-service started":
-                            events.append(event)
-            return events
-    finally:
-        await client.aclose()
-
-
-async def test_monitor_webhook_names_the_changed_apps(git_repo: Any, config_app: Any, redis_url: str) -> None:
+async def test_monitor_webhook_names_the_changed_apps(
+    git_repo: Any, config_app: Any, refresh_events: Any
+) -> None:
     sha = git_repo.commit("init", **BASE)
     github_push = {
         "ref": "refs/heads/main",
@@ -339,7 +316,7 @@ async def test_monitor_webhook_names_the_changed_apps(git_repo: Any, config_app:
             response = await cfg.client.post("/monitor", json={"commits": [{"modified": ["src/app.py"]}]})
             assert response.json() == []  # nothing published
 
-        events = await _events(redis_url, push, 3, startup=False)
+        events = await refresh_events(push, 3, startup=False)
         assert [(e["apps"], e["version"]) for e in events] == [
             (["catalog", "catalog-docker"], sha),
             (["reviews"], sha),
@@ -350,7 +327,7 @@ async def test_monitor_webhook_names_the_changed_apps(git_repo: Any, config_app:
 
 
 async def test_polling_publishes_a_commit_for_the_apps_it_touches(
-    git_repo: Any, redis_url: str, config_app: Any
+    git_repo: Any, refresh_events: Any, config_app: Any
 ) -> None:
     git_repo.commit("init", **BASE)
 
@@ -362,7 +339,7 @@ async def test_polling_publishes_a_commit_for_the_apps_it_touches(
             git_repo.commit("shared", **{"application-docker.yml": "shared: again\n"})
             await asyncio.sleep(1.0)
 
-    events = await _events(redis_url, run, 3)
+    events = await refresh_events(run, 3)
     assert events[0]["apps"] == ["*"]
     assert events[0]["reason"] == "config-service started"
     assert events[1]["apps"] == ["reviews"]

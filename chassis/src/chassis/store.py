@@ -149,17 +149,21 @@ class Database:
         self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="store")
         self._engine = self._create_engine()
         deadline = time.monotonic() + self._connect_wait_s
-        while True:
-            try:
-                await self._submit(self._migrate_and_seed)
-                break
-            except OperationalError as exc:
-                if self.engine_name == "sqlite":
-                    raise
-                if time.monotonic() > deadline:
-                    raise StoreUnavailable(f"The store at {self.where} cannot be reached.") from exc
-                log.warning("store %s not reachable yet (%s); retrying", self.where, _reason(exc))
-                await asyncio.sleep(1.0)
+        try:
+            while True:
+                try:
+                    await self._submit(self._migrate_and_seed)
+                    break
+                except OperationalError as exc:
+                    if self.engine_name == "sqlite":
+                        raise
+                    if time.monotonic() > deadline:
+                        raise StoreUnavailable(f"The store at {self.where} cannot be reached.") from exc
+                    log.warning("store %s not reachable yet (%s); retrying", self.where, _reason(exc))
+                    await asyncio.sleep(1.0)
+        except BaseException:
+            await self.close()  # no pool or threads left behind by a start that failed
+            raise
         log.info("store %s open", self.where)
 
     async def close(self) -> None:
@@ -246,9 +250,8 @@ class Database:
         """Upgrade to head and seed in one transaction; replicas on PostgreSQL take turns."""
         with self._connection() as conn:
             if self.engine_name == "postgresql":
-                conn.exec_driver_sql(
-                    "BEGIN"
-                )  # read committed: after the lock, see what the last migrator did
+                # read committed: once the lock is ours, each statement sees what the last migrator did
+                conn.exec_driver_sql("BEGIN")
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             else:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")

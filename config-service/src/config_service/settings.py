@@ -46,9 +46,14 @@ def _dev_grants() -> dict[str, list[str]]:
 class Settings(ServiceSettings):
     service_name: str = "config-service"
 
-    config_repo_uri: str = Field(".", description="Git repository: a local path or a URL (cloned bare)")
+    config_repo_uri: str = Field(
+        ".",
+        description="Git repository: a local path or a URL (cloned bare); "
+        "or dir:/path, a directory served as it is (a Kubernetes ConfigMap volume)",
+    )
     config_search_paths: str = Field(
-        "deploy/config-repo", description="comma-separated folders of the repository holding config files"
+        "deploy/config-repo",
+        description="comma-separated folders of the repository holding config files; / (or .) = its top",
     )
     config_default_label: str = Field(
         "main", description="label when none is asked; 'main' falls back to 'master'"
@@ -121,8 +126,10 @@ class Settings(ServiceSettings):
 
     @property
     def search_paths(self) -> list[str]:
-        paths = [part.strip().strip("/") for part in self.config_search_paths.split(",")]
-        return [path for path in paths if path] or [""]
+        parts = [part.strip() for part in self.config_search_paths.split(",")]
+        # "/" and "." name the top (a flat ConfigMap); empty items (a trailing comma) are ignored.
+        paths = ["" if part in ("/", ".", "./") else part.strip("/") for part in parts if part]
+        return paths or [""]
 
     def _secret_values(self) -> dict[str, str]:
         secrets = {"ENCRYPT_KEY": self.encrypt_key.get_secret_value()}

@@ -70,7 +70,27 @@ class ConfigStore:
         log.info(
             "serving %s (%s) from %s", settings.search_paths, repository.kind, repository.describe()["uri"]
         )
+        if repository.kind == "directory":
+            await self._warn_if_empty(self.environment)
         return True
+
+    async def _warn_if_empty(self, environment: EnvironmentService) -> None:
+        """A ConfigMap volume is flat: the default search path finds nothing in it."""
+
+        def count() -> int:
+            version = environment.repository.resolve(None).version
+            return sum(len(environment.repository.list_files(version, f)) for f in environment.search_paths)
+
+        try:
+            found = await environment.call(count)
+        except RepositoryError:
+            return  # /health/ready says why
+        if not found:
+            log.warning(
+                "no config file under %s in %s: for a flat ConfigMap volume set CONFIG_SEARCH_PATHS=/",
+                environment.search_paths,
+                environment.repository.describe()["uri"],
+            )
 
     async def _run(self, app: FastAPI, cipher: Cipher, opened: bool) -> None:
         delay = 1.0

