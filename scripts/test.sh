@@ -120,11 +120,14 @@ mkdir -p test-artifacts
 uv run pytest "$@"
 
 # 6. In CI, a whole run ends with the figures of README "Measured": what a guarded call and a
-# page cost (own CPU, throughput, side by side), then the Docker ones (cold build after dropping
+# page cost (own CPU, throughput, side by side), the page and an order on SQLite vs PostgreSQL,
+# then the Docker ones (cold build after dropping
 # the build cache, warm build, start-up, memory idle and after 1,000 requests).
 if [ "${MSA_STRICT:-}" = 1 ] && [ $# -eq 0 ]; then
   say "bench_gateway (CPU per request and throughput)"
   uv run python scripts/bench_gateway.py --repeat 1 --seconds 3
+  say "bench_scale (SQLite vs PostgreSQL, one vs two catalogs)"
+  uv run python scripts/bench_scale.py --seconds 3
 fi
 if [ "${MSA_STRICT:-}" = 1 ] && [ $# -eq 0 ] && docker_ready; then
   say "bench_compose (Docker figures)"
