@@ -41,7 +41,7 @@ from fastapi import Depends
 from pydantic import Field, SecretStr
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from chassis.errors import ServiceError
 from chassis.settings import ServiceSettings
@@ -203,11 +203,11 @@ class Database:
     async def _run(self, fn: Callable[[Connection], T], *, write: bool) -> T:
         try:
             return await self._submit(lambda: self._transaction(fn, write=write))
-        except (DBAPIError, SQLAlchemyError) as exc:
-            if isinstance(exc, DBAPIError) and not _unavailable(exc):
-                raise  # a constraint the code broke: a bug, not an outage
+        except (OperationalError, InterfaceError) as exc:  # connection, lock, timeout, disk
             log.warning("store %s failed: %s", self.where, _reason(exc))
             raise StoreUnavailable("The store is unavailable, retry later.") from exc
+        # Anything else (a constraint, a value out of range, a bad statement) is a bug that a retry
+        # cannot fix: it propagates and answers 500.
 
     def _transaction(self, fn: Callable[[Connection], T], *, write: bool) -> T:
         begin = self._begin(write)
@@ -322,6 +322,9 @@ def _driver_url(url: URL) -> URL:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite's own lower() folds ASCII only; PostgreSQL's (UTF-8) folds every letter. Python's,
+    # registered under the same name, makes a case-insensitive search the same on both.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -329,9 +332,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _unavailable(exc: DBAPIError) -> bool:
-    """An outage (connection, lock, timeout, disk) rather than a broken constraint."""
-    return not isinstance(exc, (IntegrityError, ProgrammingError))
+def _lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _reason(exc: BaseException) -> str:

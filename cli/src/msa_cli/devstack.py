@@ -61,8 +61,8 @@ def free_port() -> int:
     this check and the server's bind (``address already in use``). Ports below the range are only
     ever taken by a server that binds them on purpose."""
     low = min(_ephemeral_range()[0], _FALLBACK_EPHEMERAL[0])
-    candidates = range(15000, low)
-    for _ in range(200):
+    candidates = range(15000, low) if low > 16000 else range(0)  # a tuned range may leave no room
+    for _ in range(200 if candidates else 0):
         port = random.choice(candidates)
         if port not in _HANDED_OUT and _port_free(port):
             _HANDED_OUT.add(port)

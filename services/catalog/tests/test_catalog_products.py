@@ -41,6 +41,16 @@ async def test_search_by_text_and_category(catalog: httpx.AsyncClient) -> None:
     assert (await catalog.get("/products", params={"q": "%"})).json()["total"] == 0
 
 
+async def test_search_ignores_case_beyond_ascii_on_both_engines(
+    catalog: httpx.AsyncClient, bearer: Callable[..., dict[str, str]]
+) -> None:
+    product = {"id": "p-eclair", "name": "Éclair Stove", "category": "cooking", "price_cents": 4900}
+    assert (await catalog.post("/products", json=product, headers=bearer())).status_code == 201
+    for query in ("Éclair", "éclair", "ÉCLAIR", "éCLAIR sTOVE"):
+        found = (await catalog.get("/products", params={"q": query})).json()
+        assert [p["id"] for p in found["items"]] == ["p-eclair"], query
+
+
 async def test_get_and_unknown_id(catalog: httpx.AsyncClient) -> None:
     assert (await catalog.get("/products/p-1001")).json()["name"] == "Trail Running Shoe"
     missing = await catalog.get("/products/p-nope")

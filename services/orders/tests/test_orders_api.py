@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 
 from chassis.settings import ChaosSettings
@@ -240,3 +241,36 @@ async def test_one_key_at_two_replicas_at_once_is_one_order_and_one_reservation(
         assert conn.execute(text("SELECT COUNT(*) FROM orders WHERE status = 'confirmed'")).scalar_one() == 1
     assert platform.reserved_units("p-1011") == 1
     assert platform.reserved_units("p-1010") == 2
+
+
+async def test_an_order_past_two_billion_cents_is_stored_whole(platform: Platform) -> None:
+    """The schema allows 20 lines x 100 units x 100,000.00: more than a 32-bit integer of cents
+    (PostgreSQL's INTEGER). Three lines at the top price are enough to pass it."""
+    admin = platform.issuer.headers("admin", "catalog:write inventory:write")
+    lines = []
+    for n in range(3):
+        async with (  # the running apps, without a second lifespan
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=platform.catalog_app), base_url="http://c"
+            ) as catalog,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=platform.inventory_app), base_url="http://i"
+            ) as inventory,
+        ):
+            product = {
+                "id": f"p-lux-{n}",
+                "name": f"Expedition yacht {n}",
+                "category": "boats",
+                "price_cents": 10_000_000,
+            }
+            assert (await catalog.post("/products", json=product, headers=admin)).status_code == 201
+            stocked = await inventory.put(f"/stock/p-lux-{n}", json={"on_hand": 100}, headers=admin)
+            assert stocked.status_code == 201
+        lines.append({"product_id": f"p-lux-{n}", "quantity": 100})
+    answer = await platform.orders.post(
+        "/orders", json={"lines": lines}, headers=platform.headers("alice", "k-lux")
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["total_cents"] == 3 * 100 * 10_000_000 > 2**31
+    listed = await platform.orders.get(f"/orders/{answer.json()['id']}", headers=platform.headers("alice"))
+    assert listed.json()["total_cents"] == 3_000_000_000

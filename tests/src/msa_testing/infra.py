@@ -189,7 +189,7 @@ def start_postgres() -> PostgresServer:
         os.chown(root, owner.pw_uid, owner.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     subprocess.run(
-        [*as_user, str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        [*as_user, str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     port = free_port()
