@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,22 @@ async def test_a_server_that_never_answers_fails_the_start_with_a_clear_error_an
         await db.open()
     with pytest.raises(StoreUnavailable, match="not open"):
         await db.ping()
+
+
+async def test_readiness_answers_while_every_pooled_connection_is_busy(
+    postgres_server: PostgresServer,
+) -> None:
+    db = Database(postgres_server.create_database("busy"), migrations=MIGRATIONS, pool_size=2)
+    await db.open()
+    try:
+        slow = [
+            asyncio.create_task(db.write(lambda conn: conn.execute(text("SELECT pg_sleep(1.5)"))))
+            for _ in range(4)
+        ]
+        await asyncio.sleep(0.3)  # both pooled connections taken, two writes queued behind them
+        started = time.monotonic()
+        assert "/busy_" in (await db.ping())["store"]
+        assert time.monotonic() - started < 0.5, "the probe did not wait for the pool"
+        await asyncio.gather(*slow)
+    finally:
+        await db.close()

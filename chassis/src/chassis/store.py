@@ -113,6 +113,7 @@ class Database:
         self._workers = 1 if self.engine_name == "sqlite" else pool_size
         self._connect_wait_s = connect_wait_s
         self._engine: Engine | None = None
+        self._probe: Engine | None = None  # PostgreSQL: the readiness check's own connection
         self._executor: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -148,6 +149,12 @@ class Database:
         """Connect (waiting up to ``connect_wait_s`` for the server), migrate to head, seed."""
         self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="store")
         self._engine = self._create_engine()
+        if self.engine_name == "postgresql":
+            self._probe = create_engine(
+                self.url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0, pool_timeout=2,
+                pool_pre_ping=True,
+                connect_args={"connect_timeout": 2, "options": "-c statement_timeout=2000"},
+            )  # fmt: skip
         deadline = time.monotonic() + self._connect_wait_s
         try:
             while True:
@@ -172,6 +179,9 @@ class Database:
         if self._engine is not None:
             await self._submit(self._engine.dispose)
             self._engine = None
+        if self._probe is not None:
+            await self._submit(self._probe.dispose)
+            self._probe = None
         self._executor.shutdown(wait=True)
         self._executor = None
 
@@ -197,7 +207,17 @@ class Database:
         return await self._run(fn, write=True)
 
     async def ping(self) -> dict[str, str]:
-        await self.read(lambda conn: conn.execute(text("SELECT 1")).scalar_one())
+        """The readiness check. On PostgreSQL it has a connection of its own, so it never waits
+        behind the pool's transactions: a burst of slow writes does not make every replica
+        unready at once. (SQLite's one writer holds short transactions only.)"""
+        if self._probe is None:
+            await self.read(lambda conn: conn.execute(text("SELECT 1")).scalar_one())
+            return {"store": self.where}
+        probe = self._probe
+        try:
+            await asyncio.to_thread(_select_one, probe)
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreUnavailable(f"The store does not answer ({_reason(exc)}).") from exc
         return {"store": self.where}
 
     async def _run(self, fn: Callable[[Connection], T], *, write: bool) -> T:
@@ -330,6 +350,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=2000")
     cursor.close()
+
+
+def _select_one(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1")).scalar_one()
 
 
 def _lower(value: str | None) -> str | None:
