@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -346,9 +347,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # registered under the same name, makes a case-insensitive search the same on both.
     dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=2000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL is a property of the file, set once by whoever comes first. Switching needs the file to
+    # itself and does not wait on the busy timeout, so a second process opening a new file while
+    # the first migrates it (two replicas starting together) waits here instead of failing.
+    deadline = time.monotonic() + 5.0
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     cursor.close()
 
 
