@@ -16,7 +16,6 @@ them). Where the ELK images cannot be had, the stack runs without them, as the c
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,6 @@ import httpx
 from msa_testing.containers import ComposeStack, copy_working_tree, docker_problem
 
 CHANGED = "services/catalog/src/catalog/main.py"
-UNITS = {"B": 1 / 1024**2, "KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}
 
 
 def _timed(step: str, action: Callable[[], object]) -> float:
@@ -38,26 +36,6 @@ def _timed(step: str, action: Callable[[], object]) -> float:
     took = time.monotonic() - started
     print(f"  {step}: {took:.1f} s", flush=True)
     return took
-
-
-def _mib(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)\s*([KMG]?i?B)", text.strip())
-    assert match, text
-    return float(match.group(1)) * UNITS[match.group(2)]
-
-
-def _memory(stack: ComposeStack) -> dict[str, tuple[float, float]]:
-    """service -> (used MiB, limit MiB) of its running container(s), summed over replicas."""
-    names = {c.name: c.service for c in stack.containers(all_states=False)}
-    out = stack.docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *names)
-    found: dict[str, tuple[float, float]] = {}
-    for line in out.splitlines():
-        name, usage = line.split("\t")
-        used, limit = (_mib(part) for part in usage.split("/"))
-        service = names[name]
-        before = found.get(service, (0.0, 0.0))
-        found[service] = (before[0] + used, before[1] + limit)
-    return found
 
 
 def _traffic(stack: ComposeStack, requests: int) -> float:
@@ -105,10 +83,10 @@ def main() -> None:
             warm = _timed(f"warm build after a one-line change to {CHANGED}", stack.build)
             up = _timed("up --wait, every container healthy", stack.up)
             time.sleep(10)
-            idle = _memory(stack)
+            idle = stack.memory()
             _traffic(stack, args.requests)
             time.sleep(2)
-            busy = _memory(stack)
+            busy = stack.memory()
         finally:
             stack.down("-v")
     print(f"\n{'container':16} {'idle MiB':>9} {f'after {args.requests}':>11} {'limit MiB':>10}")

@@ -2,6 +2,8 @@
 ops-dashboard, redis-server as real processes): traffic makes the gateway's breaker circle appear,
 stopping catalog turns it red and Open, starting catalog turns it back, and an error log event
 published on the alerts channel shows up with its Zipkin link. Screenshot: test-artifacts/dashboard.png.
+Reports of two replicas, built by the chassis' own counters, show their summed rejected and retried
+calls and edge refusals (test-artifacts/dashboard-edge.png).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from chassis import RollingMetrics
+from chassis.app import EDGE_EVENTS, METRICS_CHANNEL
+from chassis.breakers import RollingCounts
 from msa_cli.devstack import free_port
 from msa_testing.fixtures import Topology
 
@@ -58,6 +63,15 @@ CARD_JS = """
     text: card.innerText,
   };
 }
+"""
+# The edge table as rendered: one row per service.
+EDGE_JS = """
+() => [...document.querySelectorAll('#edge-rows tr')].map((tr) => ({
+  service: tr.dataset.name,
+  quiet: tr.dataset.quiet,
+  cells: [...tr.children].map((td) => td.textContent),
+  hot: [...tr.querySelectorAll('td.hot')].map((td) => td.className.split(' ')[0]),
+}))
 """
 
 
@@ -159,6 +173,10 @@ async def test_dashboard_shows_breakers_outage_recovery_and_alerts(
                     timeout_s=20,
                 )
                 assert "/s" in healthy["rate"]
+                assert "rejected " in healthy["text"]
+                assert "retried " in healthy["text"]
+                # The gateway publishes its edge counts with its breakers: a row, zeros or not.
+                await page.wait_for_selector('#edge-rows tr[data-name="gateway-web"]', timeout=10_000)
 
                 topology.stop("catalog")
                 try:
@@ -203,6 +221,28 @@ async def test_dashboard_shows_breakers_outage_recovery_and_alerts(
             assert page_errors == []
         finally:
             await browser.close()
+
+
+def metrics_payload(
+    service: str, replica: str, breakers: dict[str, dict[str, int]], edge: dict[str, int] | None
+) -> str:
+    """A replica's report as chassis.app._publish_metrics sends it, counted by the chassis' own
+    RollingMetrics and RollingCounts (``edge`` None: a replica of an older chassis)."""
+    snapshots = []
+    for name, events in breakers.items():
+        metrics = RollingMetrics()
+        for event, n in events.items():
+            for _ in range(n):
+                metrics.record(event, 20.0 if event in ("success", "failure", "timeout") else None)
+        snapshots.append({"name": name, "state": "closed", **metrics.snapshot()})
+    report: dict[str, Any] = {"service": service, "replica": replica, "breakers": snapshots}
+    if edge is not None:
+        counts = RollingCounts(EDGE_EVENTS)
+        for event, n in edge.items():
+            for _ in range(n):
+                counts.record(event)
+        report["edge"] = {"window_s": counts.window_s, "counts": counts.counts()}
+    return json.dumps(report)
 
 
 class DashboardOnOwnRedis:
@@ -315,5 +355,81 @@ async def test_page_shows_a_redis_outage_and_recovers(
             await page.wait_for_selector('#redis[data-status="up"]', timeout=15_000)
             assert not await banner.is_visible()
             assert await page.locator("#connection").get_attribute("data-status") == "live"
+        finally:
+            await browser.close()
+
+
+async def test_page_shows_rejected_retried_and_edge_counts(
+    dashboard_on_own_redis: DashboardOnOwnRedis, chromium: str
+) -> None:
+    """Two gateway replicas' reports: the card shows their summed rejected and retried calls, the
+    edge table their summed refusals; a service with no breakers gets a row, and a replica of an
+    older chassis (no edge) a card but no row."""
+    from playwright.async_api import async_playwright
+
+    stack = dashboard_on_own_redis
+    ARTIFACTS.mkdir(exist_ok=True)
+    payloads = [
+        metrics_payload(
+            "gateway-web",
+            "gw-1",
+            {BREAKER: {"success": 8, "failure": 2, "rejected": 3, "retried": 2}},
+            {"rate_limited": 5, "shed": 1},
+        ),
+        metrics_payload(
+            "gateway-web",
+            "gw-2",
+            {BREAKER: {"success": 10, "rejected": 4, "retried": 5}},
+            {"rate_limited": 2, "deadline_exceeded": 3},
+        ),
+        metrics_payload("orders", "o-1", {}, {"shed": 4}),
+        metrics_payload("gateway-mobile", "m-1", {"gateway-mobile->catalog": {"success": 3}}, None),
+    ]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 700})
+            page_errors: list[str] = []
+            page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+            await page.goto(stack.url + "/")
+            await page.wait_for_selector('#redis[data-status="up"]', timeout=10_000)
+            assert await page.locator("#no-edge").is_visible()
+            with redis.Redis(port=stack.redis_port) as publisher:
+                for payload in payloads:
+                    publisher.publish(METRICS_CHANNEL, payload)
+            card = await wait_card(
+                page,
+                lambda c: c is not None and "rejected 7" in c["text"],
+                "the card sums both replicas",
+                timeout_s=10,
+            )
+            assert "retried 7" in card["text"]
+            assert "failed 2" in card["text"]
+            assert "27 req" in card["text"]  # rejected calls are requests, retries are not
+            assert card["label"] == "Closed"
+            assert "10.0 %" in await page.locator(f'.breaker[data-name="{BREAKER}"] .error').inner_text()
+            await page.wait_for_selector('#edge-rows tr[data-name="orders"]', timeout=10_000)
+            assert await page.evaluate(EDGE_JS) == [
+                {
+                    "service": "gateway-web",
+                    "quiet": "false",
+                    "cells": ["gateway-web", "7", "1", "3"],
+                    "hot": ["e-rate_limited", "e-shed", "e-deadline_exceeded"],
+                },
+                {
+                    "service": "orders",
+                    "quiet": "false",
+                    "cells": ["orders", "0", "4", "0"],
+                    "hot": ["e-shed"],
+                },
+            ]
+            assert await page.locator("#edge").is_visible()
+            assert not await page.locator("#no-edge").is_visible()
+            assert await page.locator("#edge-window").inner_text() == "requests refused at once, last 10 s"
+            assert await page.locator('.breaker[data-name="gateway-mobile->catalog"]').count() == 1
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-edge.png"), full_page=True)
+            assert page_errors == []
         finally:
             await browser.close()

@@ -105,6 +105,8 @@ async def test_opens_short_circuits_half_opens_and_closes(server: FlakyServer, r
         "failure": 3,
         "timeout": 0,
         "short_circuited": 1,
+        "rejected": 0,
+        "retried": 0,  # a 500 is the callee's own verdict: never retried
         "fallback_success": 0,
         "fallback_failure": 0,
     }

@@ -66,6 +66,26 @@ async def test_inbound_and_outbound_spans_with_w3c_out_and_b3_in(server: FlakySe
     assert "x-b3-traceid" not in outbound, "B3 is accepted in, not sent out"
 
 
+async def test_the_deadline_a_request_arrives_with_is_a_tag_of_its_server_span(
+    server: FlakyServer, redis_url: str
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = create_app(
+        _settings(redis_url),
+        routers=[_router()],
+        downstreams={"callee": server.url},
+        tracer_provider=provider,
+    )
+    async with running_app(app) as client:
+        assert (await client.get("/relay", headers={"X-Deadline-Ms": "750"})).status_code == 200
+    (inbound,) = [span for span in exporter.get_finished_spans() if span.kind.name == "SERVER"]
+    assert inbound.attributes is not None
+    assert inbound.attributes["deadline.remaining_ms"] == 750
+    assert 0 < int(server.last_headers["x-deadline-ms"]) <= 750, "what is left of it goes on"
+
+
 async def test_unreachable_zipkin_costs_no_request(server: FlakyServer, redis_url: str) -> None:
     exporter = _CountingExporter(
         ZipkinExporter(endpoint=f"http://127.0.0.1:{free_port()}/api/v2/spans", timeout=1)

@@ -14,7 +14,8 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from chassis import RollingMetrics
-from chassis.app import METRICS_CHANNEL, METRICS_KEY_PREFIX, METRICS_TTL_S
+from chassis.app import EDGE_EVENTS, METRICS_CHANNEL, METRICS_KEY_PREFIX, METRICS_TTL_S
+from chassis.breakers import RollingCounts
 from chassis.state import chassis_state
 from ops_dashboard.main import create
 from ops_dashboard.settings import Settings
@@ -50,15 +51,30 @@ def breaker_report(name: str, state: str, **events: int) -> dict[str, Any]:
     metrics = RollingMetrics()
     for event, n in events.items():
         for _ in range(n):
-            metrics.record(event, None if event == "short_circuited" else 20.0)
+            # Only calls that reached the downstream have a latency (chassis.http).
+            metrics.record(event, 20.0 if event in ("success", "failure", "timeout") else None)
     return {"name": name, "state": state, **metrics.snapshot()}
 
 
+def edge_report(**events: int) -> dict[str, Any]:
+    """A replica's ``edge`` as the chassis publishes it: its own RollingCounts of EDGE_EVENTS."""
+    counts = RollingCounts(EDGE_EVENTS)
+    for event, n in events.items():
+        for _ in range(n):
+            counts.record(event)
+    return {"window_s": counts.window_s, "counts": counts.counts()}
+
+
 async def publish_report(
-    client: aioredis.Redis, service: str, replica: str, breakers: list[dict[str, Any]]
+    client: aioredis.Redis,
+    service: str,
+    replica: str,
+    breakers: list[dict[str, Any]],
+    edge: dict[str, Any] | None = None,
 ) -> None:
-    """What chassis.app._publish_metrics does once a second."""
-    payload = json.dumps({"service": service, "replica": replica, "breakers": breakers})
+    """What chassis.app._publish_metrics does once a second (no ``edge``: an older chassis)."""
+    report = {"service": service, "replica": replica, "breakers": breakers}
+    payload = json.dumps(report if edge is None else {**report, "edge": edge})
     async with client.pipeline(transaction=False) as pipe:
         pipe.set(f"{METRICS_KEY_PREFIX}:{service}:{replica}", payload, ex=METRICS_TTL_S)
         pipe.publish(METRICS_CHANNEL, payload)
@@ -81,6 +97,10 @@ async def eventually(
 
 def breaker(state: dict[str, Any], name: str) -> dict[str, Any] | None:
     return next((b for b in state["breakers"] if b["name"] == name), None)
+
+
+def edge(state: dict[str, Any], service: str) -> dict[str, Any] | None:
+    return next((e for e in state["edge"] if e["service"] == service), None)
 
 
 # ---- the tests -----------------------------------------------------------------------------------
@@ -114,9 +134,12 @@ async def test_two_replicas_of_one_breaker_combine(redis_url: str) -> None:
         "failure": 6,
         "timeout": 2,
         "short_circuited": 6,
+        "rejected": 0,
+        "retried": 0,
         "fallback_success": 0,
         "fallback_failure": 0,
     }
+    assert state["edge"] == []  # replicas of an older chassis report no edge counts
     # Hystrix: (failure + timeout) / (success + failure + timeout); short-circuits left out.
     assert view["error_percentage"] == round(100 * 8 / 18, 1)
     assert view["request_count"] == 10 + 14
@@ -133,6 +156,75 @@ async def test_two_replicas_of_one_breaker_combine(redis_url: str) -> None:
     assert reviews["reporting_hosts"] == 1
     assert reviews["label"] == "Closed"
     assert reviews["rate"] == 3.0
+
+
+async def test_rejected_retried_and_edge_counts_combine_across_replicas(redis_url: str) -> None:
+    name = "gateway-web->catalog"
+    r1 = breaker_report(name, "closed", success=8, failure=2, rejected=3, retried=2, fallback_success=3)
+    r2 = breaker_report(name, "closed", success=10, timeout=2, short_circuited=1, rejected=4, retried=5)
+    async with running_dashboard(dashboard_settings(redis_url)) as (_, client):
+        redis_client = aioredis.Redis.from_url(redis_url)
+        await eventually(lambda: get_state(client), lambda s: s["redis"]["status"] == "up", what="subscribed")
+        await publish_report(redis_client, "gateway-web", "gw-1", [r1], edge_report(rate_limited=5, shed=1))
+        await publish_report(
+            redis_client, "gateway-web", "gw-2", [r2], edge_report(rate_limited=2, deadline_exceeded=3)
+        )
+        # A service with no breakers publishes once it has refused a request; an older replica of
+        # another service publishes no edge at all.
+        await publish_report(redis_client, "orders", "o-1", [], edge_report(shed=4))
+        await publish_report(
+            redis_client,
+            "gateway-mobile",
+            "m-1",
+            [breaker_report("gateway-mobile->catalog", "closed", success=1)],
+        )
+        state = await eventually(
+            lambda: get_state(client),
+            lambda s: (
+                (b := breaker(s, name)) is not None
+                and b["reporting_hosts"] == 2
+                and edge(s, "orders") is not None
+                and breaker(s, "gateway-mobile->catalog") is not None
+            ),
+            what="every replica reported",
+        )
+        await redis_client.aclose()
+    view = breaker(state, name)
+    assert view is not None
+    assert view["counts"] == {
+        "success": 18,
+        "failure": 2,
+        "timeout": 2,
+        "short_circuited": 1,
+        "rejected": 7,
+        "retried": 7,
+        "fallback_success": 3,
+        "fallback_failure": 0,
+    }
+    # Rejected calls count as requests (retries do not) but are left out of the error percentage.
+    assert view["request_count"] == (10 + 3) + (12 + 1 + 4)
+    assert view["rate"] == 3.0
+    assert view["error_percentage"] == round(100 * 4 / 22, 1)
+    assert view["latency_ms"]["p50"] == 20.0
+    assert state["edge"] == [
+        {
+            "service": "gateway-web",
+            "window_s": 10,
+            "counts": {"rate_limited": 7, "shed": 1, "deadline_exceeded": 3},
+            "reporting_hosts": 2,
+            "stale_hosts": 0,
+            "freshness": 1.0,
+        },
+        {
+            "service": "orders",
+            "window_s": 10,
+            "counts": {"rate_limited": 0, "shed": 4, "deadline_exceeded": 0},
+            "reporting_hosts": 1,
+            "stale_hosts": 0,
+            "freshness": 1.0,
+        },
+    ]
+    assert [b["service"] for b in state["breakers"]] == ["gateway-mobile", "gateway-web"]  # none of orders
 
 
 async def test_a_silent_replica_fades_then_expires(redis_url: str) -> None:
@@ -239,9 +331,15 @@ async def test_real_chassis_publisher_feeds_the_dashboard(redis_url: str) -> Non
             for _ in range(4):
                 with contextlib.suppress(DownstreamUnavailable):
                     await downstream.request("GET", "/")
+            chassis_state(caller).edge.record("shed")  # as the chassis counts a 503 it sheds
             state = await eventually(
                 lambda: get_state(client),
-                lambda s: (b := breaker(s, "probe-caller->nowhere")) is not None and b["state"] == "open",
+                lambda s: (
+                    (b := breaker(s, "probe-caller->nowhere")) is not None
+                    and b["state"] == "open"
+                    and (e := edge(s, "probe-caller")) is not None
+                    and e["counts"]["shed"] == 1
+                ),
                 what="the chassis' report",
             )
     view = breaker(state, "probe-caller->nowhere")

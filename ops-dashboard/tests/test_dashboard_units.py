@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from chassis import RollingMetrics
+from chassis.app import EDGE_EVENTS
 from ops_dashboard.alerts.service import to_alert, trace_url
 from ops_dashboard.breakers.repository import MetricsStore
-from ops_dashboard.breakers.service import RateHistory, aggregate, state_label
+from ops_dashboard.breakers.service import EDGE_EVENTS as SHOWN_EDGE_EVENTS
+from ops_dashboard.breakers.service import EVENTS, RateHistory, aggregate, aggregate_edge, state_label
 from ops_dashboard.settings import Settings, parse_service_urls
 
 
@@ -117,3 +120,53 @@ def test_aggregation_survives_reports_of_the_wrong_types() -> None:
     assert view["rate"] == 2.0
     assert view["states"] == {"unknown": 2, "closed": 1}
     assert view["label"] == "1 Closed / 2 Unknown"
+
+
+def test_the_dashboard_aggregates_every_event_the_chassis_counts() -> None:
+    assert EVENTS == RollingMetrics.EVENTS
+    assert SHOWN_EDGE_EVENTS == EDGE_EVENTS
+
+
+def test_latency_is_weighted_by_calls_that_reached_the_downstream() -> None:
+    """Rejected (bulkhead) and short-circuited calls have no latency: they must not weigh."""
+    store = MetricsStore()
+    for replica, p50, counts in (
+        ("busy", 10.0, {"success": 10, "rejected": 100, "short_circuited": 50, "retried": 30}),
+        ("calm", 30.0, {"success": 10}),
+    ):
+        requests = sum(n for event, n in counts.items() if event != "retried")
+        breaker = {"name": "s->t", "window_s": 10, "request_count": requests, "counts": counts}
+        store.update(
+            {"service": "s", "replica": replica, "breakers": [{**breaker, "latency_ms": {"p50": p50}}]},
+            seen_at=0.0,
+        )
+    (view,) = aggregate(store, now=0.5, stale_after_s=3, expire_after_s=10)
+    assert view["latency_ms"]["p50"] == 20.0
+    assert view["request_count"] == 170
+    assert view["error_percentage"] == 0.0
+
+
+def test_edge_counts_sum_fresh_replicas_and_fade_with_silent_ones() -> None:
+    store = MetricsStore()
+    edge = {"window_s": 10, "counts": {"rate_limited": 2, "shed": 1, "deadline_exceeded": 0}}
+    store.update({"service": "gw", "replica": "fresh", "breakers": [], "edge": edge}, seen_at=9.0)
+    store.update({"service": "gw", "replica": "silent", "breakers": [], "edge": edge}, seen_at=0.0)
+    store.update({"service": "gw", "replica": "old", "breakers": []}, seen_at=9.0)  # an older chassis
+    store.update({"service": "odd", "replica": "o", "breakers": [], "edge": {"counts": "x"}}, seen_at=9.0)
+    store.update({"service": "bad", "replica": "b", "breakers": [], "edge": [1]}, seen_at=9.0)
+    gw, odd = aggregate_edge(store, now=10.0, stale_after_s=3, expire_after_s=20)
+    assert gw == {
+        "service": "gw",
+        "window_s": 10,
+        "counts": {"rate_limited": 2, "shed": 1, "deadline_exceeded": 0},  # the silent one left out
+        "reporting_hosts": 1,
+        "stale_hosts": 1,
+        "freshness": 1.0,
+    }
+    assert odd["counts"] == {"rate_limited": 0, "shed": 0, "deadline_exceeded": 0}
+    assert odd["window_s"] == 10
+    # Every replica silent: the last numbers, fading.
+    gw, _ = aggregate_edge(store, now=15.5, stale_after_s=3, expire_after_s=20)
+    assert gw["counts"]["rate_limited"] == 4
+    assert gw["reporting_hosts"] == 0
+    assert 0 < gw["freshness"] < 1

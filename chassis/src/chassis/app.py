@@ -23,9 +23,10 @@ from fastapi import APIRouter, FastAPI, Request
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from chassis.breakers import BreakerRegistry
+from chassis.breakers import BreakerRegistry, RollingCounts
 from chassis.config_client import client_for
 from chassis.config_view import config_view_router
+from chassis.deadline import DeadlineMiddleware
 from chassis.errors import install_error_handlers
 from chassis.health import ReadyCheck, health_router
 from chassis.http import Downstream
@@ -37,7 +38,9 @@ from chassis.refresh import Refresher
 from chassis.registry import announce_forever
 from chassis.server import server_options
 from chassis.settings import LiveSettings, ServiceSettings
-from chassis.state import ChassisState, chassis_state
+from chassis.shedding import LoadShedder
+from chassis.shedding import install as install_shedding
+from chassis.state import ChassisState, chassis_state, resource
 from chassis.tracing import configure_tracing, exporter_stats, flush_spans, instrument_app
 
 __all__ = ["METRICS_CHANNEL", "METRICS_KEY_PREFIX", "create_app", "serve"]
@@ -49,6 +52,9 @@ METRICS_KEY_PREFIX = "msa:metrics"
 METRICS_CHANNEL = "msa:metrics"
 METRICS_INTERVAL_S = 1.0
 METRICS_TTL_S = 10
+# Requests a process answers at once without doing their work, counted for the dashboard:
+# over a rate limit (429), shed under overload (503), or past their deadline (504).
+EDGE_EVENTS = ("rate_limited", "shed", "deadline_exceeded")
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -166,11 +172,13 @@ def create_app(
     app.state.chassis = state = ChassisState(
         live=live,
         breakers=BreakerRegistry(),
+        edge=RollingCounts(EDGE_EVENTS),
         refresher=Refresher(config, live) if config is not None else None,
         ready_checks=dict(ready_checks or {}),
     )
     install_error_handlers(app)
     install_openapi(app)  # every operation documents its problem+json answers and security
+    app.add_middleware(DeadlineMiddleware)  # inside the request context: a drop is in the access log
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router())
     app.include_router(_ops_router())
@@ -180,6 +188,8 @@ def create_app(
     instrument_app(app, provider)
     if max_body_bytes is not None:
         app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    # Last: the outermost layer, before tracing (a shed request costs no span; chassis.shedding).
+    install_shedding(app)
     return app
 
 
@@ -204,8 +214,9 @@ def serve(factory: Callable[[], FastAPI]) -> None:
             timeout_graceful_shutdown=5,
             proxy_headers=bool(trusted),
             forwarded_allow_ips=trusted or [],  # never None: uvicorn would read its own default
-            # request head size and time, connections per process (SERVER__..., chassis.server)
-            **server_options(settings.server),
+            # request head size and time, connections per process (SERVER__..., chassis.server),
+            # and shedding decided as a request head is read (chassis.shedding)
+            **server_options(settings.server, resource(app, LoadShedder)),
         )
     finally:
         shutdown_logging()
@@ -218,7 +229,9 @@ def _ops_router() -> APIRouter:
     async def telemetry(request: Request) -> dict[str, Any]:
         return {
             "breakers": chassis_state(request.app).breakers.snapshot(),
+            "edge": _edge_snapshot(chassis_state(request.app)),
             "logging": log_stats(),
+            "shedding": resource(request.app, LoadShedder).snapshot(),
             "tracing": exporter_stats(),
         }
 
@@ -233,18 +246,29 @@ def _redis_check(client: aioredis.Redis) -> ReadyCheck:
     return check
 
 
+def _edge_snapshot(state: ChassisState) -> dict[str, Any]:
+    return {"window_s": state.edge.window_s, "counts": state.edge.counts()}
+
+
 async def _publish_metrics(state: ChassisState) -> None:
-    """Once a second: this replica's breaker snapshot under a key that expires if we stop."""
+    """Once a second: this replica's breaker snapshot and edge counts under a key that expires if
+    we stop. A service with no breakers publishes too once it has refused a request."""
     client, registry = state.redis, state.breakers
     failing = False
     while True:
         await asyncio.sleep(METRICS_INTERVAL_S)
         settings = state.live.current
-        if not any(True for _ in registry):
+        edge = _edge_snapshot(state)
+        if not any(True for _ in registry) and not any(edge["counts"].values()):
             continue
         replica = settings.effective_replica_id
         payload = json.dumps(
-            {"service": settings.service_name, "replica": replica, "breakers": registry.snapshot()}
+            {
+                "service": settings.service_name,
+                "replica": replica,
+                "breakers": registry.snapshot(),
+                "edge": edge,
+            }
         )
         try:
             async with client.pipeline(transaction=False) as pipe:

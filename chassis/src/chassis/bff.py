@@ -30,13 +30,16 @@ from typing import Any, Self, TypeVar
 
 import httpx
 from fastapi import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from chassis import deadline
 from chassis.errors import ServiceError
 from chassis.http import Downstream, DownstreamError, DownstreamUnavailable, _relay
+from chassis.settings import ServiceSettings
 
 __all__ = [
     "DEGRADED_HEADER",
+    "BffServiceSettings",
     "BffSettings",
     "BudgetExceeded",
     "IdempotentWrite",
@@ -58,6 +61,20 @@ class BffSettings(BaseModel):
     budget_s: float = Field(
         2.0, gt=0, le=30, description="the longest an aggregated answer waits for its downstream parts"
     )
+
+
+class BffServiceSettings(ServiceSettings):
+    """The settings of a BFF gateway: the chassis's, plus ``bff``. A request arriving at a
+    gateway without a deadline of its own gets the BFF budget as its deadline (unless
+    ``deadline.edge_s`` says otherwise): the budget then bounds every call made for it."""
+
+    bff: BffSettings = BffSettings()
+
+    @model_validator(mode="after")
+    def _edge_deadline_is_the_budget(self) -> Self:
+        if self.deadline.edge_s is None:
+            self.deadline = self.deadline.model_copy(update={"edge_s": self.bff.budget_s})
+        return self
 
 
 class BudgetExceeded(ServiceError):
@@ -88,6 +105,9 @@ class View:
         self._deadline = 0.0
 
     async def __aenter__(self) -> Self:
+        left = deadline.remaining_s()  # the request's own deadline may be nearer than the budget
+        if left is not None and left < self.budget_s:
+            self.budget_s = max(left, 0.0)
         self._deadline = asyncio.get_running_loop().time() + self.budget_s
         return self
 

@@ -40,7 +40,14 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from chassis.pubsub import subscribe_forever
 from chassis.settings import BreakerSettings
 
-__all__ = ["STATE_CHANNEL", "Breaker", "BreakerRegistry", "RollingMetrics", "SharedBreakerStorage"]
+__all__ = [
+    "STATE_CHANNEL",
+    "Breaker",
+    "BreakerRegistry",
+    "RollingCounts",
+    "RollingMetrics",
+    "SharedBreakerStorage",
+]
 
 log = logging.getLogger(__name__)
 
@@ -213,50 +220,94 @@ class SharedBreakerStorage(pybreaker.CircuitBreakerStorage):
         return result
 
 
-class RollingMetrics:
-    """Hystrix-style rolling counters: ``window_s`` seconds in one-second buckets, plus latencies."""
+class RollingCounts:
+    """Counts of named events over the last ``window_s`` seconds, in one-second buckets (the
+    Hystrix rolling window). Thread-safe: the store's worker threads record too."""
 
-    EVENTS = ("success", "failure", "timeout", "short_circuited", "fallback_success", "fallback_failure")
-
-    def __init__(self, window_s: int = 10, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, events: tuple[str, ...], window_s: int = 10, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.events = events
         self.window_s = window_s
         self._clock = clock
         self._buckets: deque[tuple[int, dict[str, int]]] = deque()
-        self._latencies: deque[tuple[float, float]] = deque()
         self._lock = threading.Lock()
 
-    def record(self, event: str, latency_ms: float | None = None) -> None:
+    def record(self, event: str) -> float:
+        """Count one ``event`` now; returns the clock's reading."""
         now = self._clock()
         second = int(now)
         with self._lock:
             if not self._buckets or self._buckets[-1][0] != second:
-                self._buckets.append((second, dict.fromkeys(self.EVENTS, 0)))
+                self._buckets.append((second, dict.fromkeys(self.events, 0)))
             self._buckets[-1][1][event] += 1
-            if latency_ms is not None:
-                self._latencies.append((now, latency_ms))
             self._trim(now)
+        return now
 
     def _trim(self, now: float) -> None:
         while self._buckets and self._buckets[0][0] <= now - self.window_s:
             self._buckets.popleft()
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            self._trim(self._clock())
+            counts = dict.fromkeys(self.events, 0)
+            for _, bucket in self._buckets:
+                for event, n in bucket.items():
+                    counts[event] += n
+        return counts
+
+
+class RollingMetrics:
+    """One breaker's rolling counts (``EVENTS``) and latencies, over ``window_s`` seconds.
+
+    ``rejected``: refused by the bulkhead (too many calls in flight); ``retried``: attempts after
+    the first (a call retried twice is one success or failure plus two ``retried``)."""
+
+    EVENTS = (
+        "success",
+        "failure",
+        "timeout",
+        "short_circuited",
+        "rejected",
+        "retried",
+        "fallback_success",
+        "fallback_failure",
+    )
+
+    def __init__(self, window_s: int = 10, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self._clock = clock
+        self._counts = RollingCounts(self.EVENTS, window_s, clock)
+        self._latencies: deque[tuple[float, float]] = deque()
+        self._lock = threading.Lock()
+
+    def record(self, event: str, latency_ms: float | None = None) -> None:
+        now = self._counts.record(event)
+        if latency_ms is not None:
+            with self._lock:
+                self._latencies.append((now, latency_ms))
+                self._trim(now)
+
+    def counts(self) -> dict[str, int]:
+        return self._counts.counts()
+
+    def _trim(self, now: float) -> None:
         while self._latencies and self._latencies[0][0] <= now - self.window_s:
             self._latencies.popleft()
 
     def snapshot(self) -> dict[str, Any]:
+        counts = self._counts.counts()
         with self._lock:
             self._trim(self._clock())
-            counts = dict.fromkeys(self.EVENTS, 0)
-            for _, bucket in self._buckets:
-                for event, n in bucket.items():
-                    counts[event] += n
             latencies = sorted(ms for _, ms in self._latencies)
         errors = counts["failure"] + counts["timeout"]
         attempts = counts["success"] + errors
         return {
             "window_s": self.window_s,
             "counts": counts,
-            # Hystrix: short-circuited calls are excluded from the error percentage.
-            "request_count": attempts + counts["short_circuited"],
+            # Hystrix: short-circuited and rejected calls are excluded from the error percentage.
+            "request_count": attempts + counts["short_circuited"] + counts["rejected"],
             "error_percentage": round(100.0 * errors / attempts, 1) if attempts else 0.0,
             "latency_ms": {f"p{p}": _percentile(latencies, p) for p in (50, 90, 99)},
         }

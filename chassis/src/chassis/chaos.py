@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from chassis import deadline
 from chassis.errors import ServiceError
 from chassis.settings import ChaosSettings
 from chassis.state import chassis_state
 
-__all__ = ["EXEMPT_PREFIXES", "ChaosFault", "Faults", "faults_for", "inject_faults"]
+__all__ = ["EXEMPT_PREFIXES", "ChaosFault", "Faults", "faults_for", "inject_faults", "under_prefix"]
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,11 @@ class Faults:
 
 def faults_for(chaos: ChaosSettings, path: str) -> Faults:
     """The service-wide values, overridden by every matching ``chaos.routes`` prefix, longest last."""
-    if any(_under(path, prefix) for prefix in EXEMPT_PREFIXES):
+    if any(under_prefix(path, prefix) for prefix in EXEMPT_PREFIXES):
         return Faults(0.0, 0)
     error_rate, latency_ms = chaos.error_rate, chaos.latency_ms
     # Shorter prefixes first, so a longer one overrides only the values it sets.
-    for prefix in sorted((p for p in chaos.routes if _under(path, p)), key=len):
+    for prefix in sorted((p for p in chaos.routes if under_prefix(path, p)), key=len):
         route = chaos.routes[prefix]
         if route.error_rate is not None:
             error_rate = route.error_rate
@@ -55,7 +56,9 @@ def faults_for(chaos: ChaosSettings, path: str) -> Faults:
     return Faults(error_rate, latency_ms)
 
 
-def _under(path: str, prefix: str) -> bool:
+def under_prefix(path: str, prefix: str) -> bool:
+    """``path`` is ``prefix`` or below it, matched on whole segments (``/auth`` covers ``/auth/me``,
+    not ``/authority``)."""
     prefix = prefix.rstrip("/") or "/"
     return prefix == "/" or path == prefix or path.startswith(prefix + "/")
 
@@ -66,6 +69,7 @@ async def inject_faults(request: Request) -> None:
     faults = faults_for(chaos, request.url.path)
     if faults.latency_ms:
         await asyncio.sleep(faults.latency_ms / 1000)
+        deadline.check("the handler, after the injected delay")  # a caller gone: no work for it
     if faults.error_rate and random.random() < faults.error_rate:
         log.info("chaos: injected %s on %s %s", chaos.error_status, request.method, request.url.path)
         raise ChaosFault("Fault injected by configuration (chaos.error_rate).", status=chaos.error_status)

@@ -1,16 +1,22 @@
 """The one way to call another service: ``Downstream``.
 
 Each downstream gets one ``httpx.AsyncClient`` (owned by the app lifespan; its connections pooled
-by aiohttp underneath, see ``chassis.transport``), a whole-call
-time budget, a named breaker ``<caller>-><callee>`` whose state replicas share through Redis,
-an optional fallback, and rolling metrics for the dashboard. Tracing wraps the transport, so
-every call is a span and carries W3C trace context.
+by aiohttp underneath, see ``chassis.transport``), a whole-call time budget (cut to what is left of
+the request's deadline, which travels on as ``X-Deadline-Ms``: ``chassis.deadline``), a bulkhead
+bounding the calls in flight (``chassis.bulkhead``), retries of idempotent calls within a retry
+budget, a named breaker ``<caller>-><callee>`` whose state replicas share through Redis, an
+optional fallback, and rolling metrics for the dashboard. Tracing wraps the transport, so every
+call (every attempt) is a span and carries W3C trace context.
+
+One call, in order: deadline passed? -> bulkhead place (else ``rejected``) -> breaker (open:
+``short_circuited``) -> attempts until a verdict -> the breaker counts that verdict once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -22,10 +28,12 @@ import redis
 from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
 
+from chassis import deadline
 from chassis.breakers import Breaker, BreakerRegistry
+from chassis.bulkhead import Bulkhead, BulkheadFull
 from chassis.context import request_id_var
 from chassis.errors import ServiceError
-from chassis.settings import HttpSettings, LiveSettings, ServiceSettings
+from chassis.settings import HttpSettings, LiveSettings, RetrySettings, ServiceSettings
 from chassis.transport import AiohttpTransport
 
 __all__ = [
@@ -60,7 +68,8 @@ class DownstreamUnavailable(ServiceError):
             extras={"downstream": downstream, "reason": reason},
         )
         self.downstream = downstream
-        self.reason = reason  # "failure" | "timeout" | "short_circuited"
+        # "failure" | "timeout" | "short_circuited" | "rejected" (bulkhead full) | "deadline"
+        self.reason = reason
 
 
 class _Failed(Exception):
@@ -109,6 +118,7 @@ class Downstream:
         self._auth: RenewableAuth | None = None
         settings = live.current
         self.breaker = registry.add(Breaker.create(self.name, settings.breaker, breaker_redis))
+        self.bulkhead = Bulkhead(callee, settings.bulkhead)
         inner = transport or AiohttpTransport()
         self._client = _ServiceClient(
             base_url=base_url,
@@ -120,6 +130,7 @@ class Downstream:
 
     def _on_settings(self, old: ServiceSettings, new: ServiceSettings) -> None:
         self.breaker.apply(new.breaker)
+        self.bulkhead.settings = new.bulkhead
         self._client.timeout = _timeout(new.http)
 
     async def aclose(self) -> None:
@@ -166,18 +177,23 @@ class Downstream:
     async def _guarded(
         self, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any]
     ) -> httpx.Response:
-        budget = self._live.current.http.timeout_s
+        settings = self._live.current
+        budget = settings.http.timeout_s
+        left = deadline.remaining_s()
+        if left is not None:
+            if left <= 0:  # the caller stopped waiting: no attempt, and no verdict on the callee
+                raise DownstreamUnavailable(self.callee, "deadline", 1)
+            budget = min(budget, left)
         metrics = self.breaker.metrics
         start = time.perf_counter()
+        retries = settings.retry if _idempotent(method, headers) else None
         try:
-            with self.breaker.cb.calling():
-                try:
-                    async with asyncio.timeout(budget):
-                        response = await self._client.request(method, url, headers=headers, **kwargs)
-                except TimeoutError as exc:
-                    raise httpx.TimeoutException(f"no answer within {budget}s") from exc
-                if response.status_code >= 500 and not _names_another_service(response, self.callee):
-                    raise _Failed(response)
+            async with self.bulkhead.slot(budget):
+                with self.breaker.cb.calling():
+                    response = await self._attempts(method, url, headers, kwargs, start + budget, retries)
+        except BulkheadFull:
+            metrics.record("rejected")
+            raise DownstreamUnavailable(self.callee, "rejected", 1) from None
         except pybreaker.CircuitBreakerError:
             metrics.record("short_circuited")
             raise DownstreamUnavailable(
@@ -191,6 +207,64 @@ class Downstream:
             raise DownstreamUnavailable(self.callee, "failure", self.breaker.retry_after_s()) from None
         metrics.record("success", _ms(start))
         return response
+
+    async def _attempts(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        kwargs: dict[str, Any],
+        ends: float,
+        retries: RetrySettings | None,
+    ) -> httpx.Response:
+        """Attempts until one gives a verdict; all of them within ``ends`` (perf_counter). An
+        idempotent call is retried on a refused connection or a 502/503/504 while ``retries``
+        and the retry budget allow, after a full-jitter backoff that must end before ``ends``."""
+        attempt = 1
+        while True:
+            left = ends - time.perf_counter()
+            # the callee learns how long we will wait, so it can drop work no one awaits
+            sent = {**headers, deadline.HEADER: str(max(int(left * 1000), 1))}
+            try:
+                async with asyncio.timeout(left):
+                    response = await self._client.request(method, url, headers=sent, **kwargs)
+            except TimeoutError as exc:
+                raise httpx.TimeoutException(f"no answer within {left:.3f}s") from exc
+            except (httpx.ConnectError, httpx.RemoteProtocolError):
+                # never connected, or the connection was dropped unanswered: safe to resend
+                backoff = self._retry_backoff(retries, attempt, ends)
+                if backoff is None:
+                    raise
+            else:
+                failed = response.status_code >= 500 and not _names_another_service(response, self.callee)
+                if not failed:
+                    return response
+                backoff = (
+                    self._retry_backoff(retries, attempt, ends)
+                    if response.status_code in _RETRIED_STATUSES
+                    else None
+                )
+                if backoff is None:
+                    raise _Failed(response)
+            await asyncio.sleep(backoff)
+            attempt += 1
+
+    def _retry_backoff(self, retries: RetrySettings | None, attempt: int, ends: float) -> float | None:
+        """The pause before another attempt, or None: not idempotent, attempts used up, over the
+        retry budget, or the pause would end past the call's budget."""
+        if retries is None or attempt >= retries.max_attempts:
+            return None
+        metrics = self.breaker.metrics
+        counts = metrics.counts()
+        calls = counts["success"] + counts["failure"] + counts["timeout"]
+        if counts["retried"] >= retries.budget_ratio * calls + retries.min_per_s * metrics.window_s:
+            return None
+        cap = min(retries.backoff_max_s, retries.backoff_base_s * 2 ** (attempt - 1))
+        backoff = random.uniform(0, cap)  # "full jitter": spreads the retries of many callers
+        if time.perf_counter() + backoff >= ends:
+            return None
+        metrics.record("retried")
+        return backoff
 
     async def json(
         self,
@@ -224,6 +298,13 @@ class Downstream:
 
 
 _RELAYED_HEADERS = ("Retry-After", "WWW-Authenticate")
+_RETRIED_STATUSES = frozenset({502, 503, 504})
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _idempotent(method: str, headers: Mapping[str, str]) -> bool:
+    """Safe to send twice: a read, or a write the callee deduplicates by its Idempotency-Key."""
+    return method.upper() in _SAFE_METHODS or any(name.lower() == "idempotency-key" for name in headers)
 
 
 def _problem(response: httpx.Response) -> Mapping[str, Any]:

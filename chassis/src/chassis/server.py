@@ -1,4 +1,4 @@
-"""The HTTP server's own limits: request head size and time, open connections per process.
+"""The HTTP server's own limits and its shedding: what is decided before a request reaches the app.
 
 uvicorn's httptools protocol reads a request head of any size for as long as the client takes,
 so one client can hold memory (an unfinished 64 MiB header is 64 MiB) and connections for ever.
@@ -12,21 +12,39 @@ so one client can hold memory (an unfinished 64 MiB header is 64 MiB) and connec
 - a request arriving while ``max_connections`` connections are open, or that many requests
   run, is answered 503.
 
-The answers are problem+json and close the connection. ``serve()`` runs every service with
-``server_options(settings.server)``; give the same options to ``uvicorn.Config`` to run an app
-in a test with the limits of production.
+These answers are problem+json and close the connection.
+
+Given the app's ``LoadShedder`` (``chassis.shedding``), the protocol also sheds: a complete
+request head that finds the shedder at its limit (``shed.*`` on, the path not exempt) is answered
+503 "Service Overloaded" with ``Retry-After: 1`` from the socket's read callback, before any task
+is made. In an overloaded process a task waits a whole turn of a saturated event loop (tenths of
+a second) before the ASGI layer could refuse it; here the client waits only for the turn in
+progress when its request arrived. The answer is counted, logged and worded as the ASGI layer's
+(which still refuses a request whose load rose between its head and its task, or one pipelined
+behind a response in progress). A request without a body keeps its connection; any other one's
+is closed.
+
+``serve()`` runs every service with ``server_options(settings.server, shedder)``; give the same
+options to ``uvicorn.Config`` to run an app in a test with the limits of production.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import urllib.parse
+import uuid
 from typing import Any, ClassVar
 
+import httptools
 from starlette.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from chassis.context import request_id_var
 from chassis.errors import problem_response
+from chassis.middleware import _SAFE_REQUEST_ID, access_log
 from chassis.settings import ServerSettings
+from chassis.shedding import LoadShedder, exempt, overloaded_response
 
 __all__ = ["LimitedHttpProtocol", "server_options"]
 
@@ -36,16 +54,21 @@ __all__ = ["LimitedHttpProtocol", "server_options"]
 LINGER_S = 2.0
 
 
-def server_options(limits: ServerSettings) -> dict[str, Any]:
-    """Keyword arguments of ``uvicorn.run`` / ``uvicorn.Config`` that enforce ``limits``."""
-    protocol = type("LimitedHttpProtocol", (LimitedHttpProtocol,), {"limits": limits})
+def server_options(limits: ServerSettings, shedder: LoadShedder | None = None) -> dict[str, Any]:
+    """Keyword arguments of ``uvicorn.run`` / ``uvicorn.Config`` that enforce ``limits``, and shed
+    with ``shedder`` (the app's: ``resource(app, LoadShedder)``) from the protocol; without it,
+    only the app's ASGI layer sheds."""
+    attributes = {"limits": limits, "shedder": shedder}
+    protocol = type("LimitedHttpProtocol", (LimitedHttpProtocol,), attributes)
     return {"http": protocol, "backlog": limits.backlog}
 
 
 class LimitedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol (one instance per connection) with the limits of ``limits``."""
+    """uvicorn's httptools protocol (one instance per connection) with the limits of ``limits``,
+    shedding with ``shedder``."""
 
     limits: ClassVar[ServerSettings] = ServerSettings()
+    shedder: ClassVar[LoadShedder | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,6 +78,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._unfinished = 0  # bytes received while the current head is incomplete
         self._head_timer: asyncio.TimerHandle | None = None
         self._drain: int | None = None  # after a refusal: bytes still read and dropped
+        self._shed_message = False  # the current request was answered 503 here: its end is ours
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -83,25 +107,41 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     # httptools callbacks
 
+    # (After a refusal that closes the connection, ``_drain`` is set and what the parser still
+    # finds in the bytes it was given is ignored: the connection has had its last answer.)
+
     def on_message_begin(self) -> None:
+        if self._drain is not None:
+            return
         super().on_message_begin()
         self._head_bytes = 0
+        self._shed_message = False
+        # A request begins: the connection is not idle. (Normally data_received stops the
+        # keep-alive timer; one armed by a shed request in this same read is stopped here.)
+        self._unset_keepalive_if_required()
         self._start_head_timer()  # no-op on a new connection: its timer runs since it opened
 
     def on_url(self, url: bytes) -> None:
+        if self._drain is not None:
+            return
         self._head_bytes += len(url)
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._drain is not None:
+            return
         self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        if self._drain is not None:
+            return
         self._in_head, self._heads, self._unfinished = False, self._heads + 1, 0
         self._stop_head_timer()
         refusal = self._refusal()
         if refusal is None:
-            super().on_headers_complete()
+            if not self._shed():
+                super().on_headers_complete()
             return
         # uvicorn's own way for its concurrency limit: another ASGI app answers this request.
         # (uvicorn parses the request target first: one over 64 KiB gets its own 400.)
@@ -111,9 +151,26 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         finally:
             self.app = app
 
+    def on_body(self, body: bytes) -> None:
+        if self._drain is None and not self._shed_message:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self._drain is not None:
+            return
         self._in_head = True
+        if self._shed_message:  # answered already: the connection is idle again, as after a response
+            self._shed_message = False
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+            return
         super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._drain is None:  # else the bytes after a refusal were bad: they are dropped anyway
+            super().send_400_response(msg)
 
     # limits
 
@@ -153,10 +210,106 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         response = _problem(status, detail)
         head = b"".join(name + b": " + value + b"\r\n" for name, value in response.raw_headers)
         self.transport.write(STATUS_LINE[status] + head + b"\r\n" + response.body)
+        self._close_after_answer()
+
+    def _close_after_answer(self) -> None:
         self._drain = self.limits.max_header_bytes
         if self.transport.can_write_eof():
             self.transport.write_eof()  # the client reads the answer, then the end
         self.loop.call_later(LINGER_S, self.transport.close)
+
+    # shedding
+
+    def _shed(self) -> bool:
+        """Answer the request whose head is complete 503 now if the app's shedder would refuse it
+        (``chassis.shedding``); True if answered. Else the app runs it, and may shed it still."""
+        shedder = self.shedder
+        if shedder is None:
+            return False
+        shed = shedder.live.current.shed
+        if (
+            not shed.enabled
+            or (self.cycle is not None and not self.cycle.response_complete)  # pipelined: its task waits
+            or self.parser.should_upgrade()
+        ):
+            return False  # its turn comes with its task: the ASGI layer decides then
+        try:
+            raw_path = httptools.parse_url(self.url).path
+        except httptools.HttpParserInvalidURLError:
+            return False  # uvicorn answers it 400
+        path = raw_path.decode("latin-1")
+        if "%" in path:  # as uvicorn makes the scope's path, that the ASGI layer checks
+            path = urllib.parse.unquote(path)
+        path = self.root_path + path
+        if exempt(path):
+            return False
+        if (
+            not shedder.overloaded(shed)
+            or self.flow.write_paused  # a client not reading its answers: the app's turn, flow control
+            or self.transport.is_closing()
+        ):
+            shedder.passed()  # its task starts now, to run in the loop's next turn
+            return False
+        started = time.perf_counter()
+        shedder.refused()
+        # Keep the connection of a request without a body (by its framing: no Content-Length but 0,
+        # no Transfer-Encoding): it has been read whole, the parser is at the next request's
+        # start, and the refused client retries on it. Closing it would cost an accept and a
+        # handshake per refusal, and an overloaded process accepts late: uvloop takes one new
+        # connection per loop turn, so a reconnecting client would wait seconds for its next
+        # answer. Close any other: a body we answered before reading (a client that sent
+        # "Expect: 100-continue" may never send it) would leave the parser inside it.
+        keep_alive = (
+            not self.expect_100_continue
+            and self.parser.should_keep_alive()
+            and self.parser.get_http_version() != "1.0"
+            and all(
+                name != b"transfer-encoding" and (name != b"content-length" or value.strip() == b"0")
+                for name, value in self.headers
+            )
+        )
+        method = self.parser.get_method().decode("ascii", "replace")
+        incoming = next((value for name, value in self.headers if name == b"x-request-id"), b"")
+        request_id = incoming.decode("latin-1")
+        if not _SAFE_REQUEST_ID.match(request_id):  # the request context middleware's rule
+            request_id = uuid.uuid4().hex
+        token = request_id_var.set(request_id)  # the problem's request_id
+        try:
+            response = overloaded_response(path)
+        finally:
+            request_id_var.reset(token)
+        headers = [
+            *self.server_state.default_headers,
+            *response.raw_headers,
+            (b"x-request-id", request_id.encode()),
+        ]
+        if not keep_alive:
+            headers.append((b"connection", b"close"))
+        head = STATUS_LINE[503] + b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        head += b"\r\n"
+        self.transport.write(head if method == "HEAD" else head + response.body)
+        self.server_state.total_requests += 1  # as uvicorn counts every answered request
+        if keep_alive:
+            self._shed_message = True  # on_message_complete, at once (no body): idle again
+        else:
+            self._close_after_answer()
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        access_log.info(  # the line the request context middleware writes for the ASGI layer's 503
+            "%s %s %s %.1fms",
+            method,
+            path,
+            503,
+            duration_ms,
+            extra={
+                "http.method": method,
+                "http.path": path,
+                "http.status_code": 503,
+                "http.duration_ms": duration_ms,
+                "http.route": None,
+                "request_id": request_id,
+            },
+        )
+        return True
 
 
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -27,14 +27,18 @@ from chassis.keys import unflatten
 
 __all__ = [
     "BreakerSettings",
+    "BulkheadSettings",
+    "DeadlineSettings",
     "ChaosSettings",
     "Environment",
     "HttpSettings",
     "LiveSettings",
     "RemoteSettingsSource",
+    "RetrySettings",
     "RouteChaos",
     "ServerSettings",
     "ServiceSettings",
+    "ShedSettings",
 ]
 
 Environment = Literal["development", "test", "production"]
@@ -63,6 +67,54 @@ class HttpSettings(BaseModel):
     connect_timeout_s: float = Field(0.5, gt=0)
 
 
+class BulkheadSettings(BaseModel):
+    """A bound on the calls one service has in flight to each of its downstreams (re-read on refresh).
+
+    A call over it waits up to ``queue_wait_s`` for one of ``queue`` places, else is refused at once
+    (``rejected``) and takes its fallback like a short-circuited call: a slow downstream holds at
+    most ``max_concurrent`` of the caller's requests, never all of them."""
+
+    max_concurrent: int = Field(64, ge=1, description="calls in flight to one downstream, per process")
+    callees: dict[str, int] = Field(
+        default_factory=dict, description="callee -> its own max_concurrent (bulkhead.callees.inventory: 8)"
+    )
+    queue: int = Field(0, ge=0, description="calls that may wait for a place; 0: refuse at once")
+    queue_wait_s: float = Field(0.05, ge=0, description="the longest a call waits in the queue")
+
+
+class RetrySettings(BaseModel):
+    """Retries of idempotent calls (GET/HEAD, or any request carrying an ``Idempotency-Key``) on a
+    refused connection or a 502/503/504, within the call's time budget (re-read on refresh).
+
+    The budget is per process and per downstream (Finagle's ``RetryBudget``): over the last 10 s,
+    retries may add at most ``budget_ratio`` of the calls plus ``min_per_s`` a second. Kept in
+    memory, not Redis, so that a retry decision costs no round trip; a process can then add at most
+    ``budget_ratio`` to the load on a failing downstream, so N replicas add at most that share too."""
+
+    max_attempts: int = Field(
+        3, ge=1, le=10, description="attempts per call, the first included; 1: no retries"
+    )
+    backoff_base_s: float = Field(
+        0.02, ge=0, description="first backoff cap; doubles per attempt (full jitter)"
+    )
+    backoff_max_s: float = Field(0.2, ge=0, description="the largest backoff cap")
+    budget_ratio: float = Field(0.2, ge=0, le=1, description="retries per call allowed over the last 10 s")
+    min_per_s: float = Field(1.0, ge=0, description="retries a second always allowed (a quiet service)")
+
+
+class DeadlineSettings(BaseModel):
+    """Deadlines that travel (``chassis.deadline``), re-read on refresh."""
+
+    edge_s: float | None = Field(
+        None,
+        gt=0,
+        le=300,
+        description="the deadline a request without ``X-Deadline-Ms`` gets here (the gateways: their "
+        "BFF budget); None: none, unless the caller sent one",
+    )
+    max_s: float = Field(60.0, gt=0, description="a received deadline further out than this is cut to it")
+
+
 class ServerSettings(BaseModel):
     """Limits of the HTTP server itself, applied before a request reaches the app (``SERVER__...``).
 
@@ -82,6 +134,38 @@ class ServerSettings(BaseModel):
         1000, ge=1, description="open connections per process; a request on one more is answered 503"
     )
     backlog: int = Field(2048, ge=1, description="connections the kernel queues before the server accepts")
+
+
+class ShedSettings(BaseModel):
+    """Load shedding (``chassis.shedding``): past its capacity a service answers 503 with
+    ``Retry-After`` at once instead of queueing. Re-read on every request (a config commit changes
+    it without a restart). The defaults never shed a service that keeps up with its load."""
+
+    enabled: bool = Field(True, description="false: every request is let in, none counted")
+    initial_limit: int = Field(
+        100, ge=1, description="requests in flight let in at start; under it every timely answer adds 1"
+    )
+    min_limit: int = Field(50, ge=1, description="the limit never falls below this")
+    max_limit: int = Field(
+        500, ge=1, description="the limit never rises above this (keep under server.max_connections)"
+    )
+    latency_target_s: float | None = Field(
+        None,
+        gt=0,
+        le=300,
+        description="an answer later than this cuts the limit; None: a BFF's bff.budget_s (it answers "
+        "within its budget unless it queues), else 1.0 (the callers' timeouts are 1.2-2 s)",
+    )
+    max_loop_lag_s: float = Field(
+        0.25, gt=0, description="an event-loop lag over this (the loop is starved of CPU) cuts the limit"
+    )
+    backoff_ratio: float = Field(0.9, gt=0, lt=1, description="a cut multiplies the limit by this")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min_limit > self.max_limit:
+            raise ValueError(f"shed.min_limit {self.min_limit} is over shed.max_limit {self.max_limit}")
+        return self
 
 
 class RouteChaos(BaseModel):
@@ -162,8 +246,12 @@ class ServiceSettings(BaseSettings):
     log_queue_size: int = Field(10_000, ge=100, description="records buffered per log sink before dropping")
     http: HttpSettings = HttpSettings()
     breaker: BreakerSettings = BreakerSettings()
+    bulkhead: BulkheadSettings = BulkheadSettings()
+    retry: RetrySettings = RetrySettings()
+    deadline: DeadlineSettings = DeadlineSettings()
     chaos: ChaosSettings = ChaosSettings()
     server: ServerSettings = ServerSettings()
+    shed: ShedSettings = ShedSettings()
 
     # The chassis.config_client.ConfigClient that built these settings (load_settings), so
     # create_app can refresh them live; None when built any other way. Not a setting.

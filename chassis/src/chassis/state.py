@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 if TYPE_CHECKING:  # annotations only: every module below may import this one
     import redis.asyncio as aioredis
 
-    from chassis.breakers import BreakerRegistry
+    from chassis.breakers import BreakerRegistry, RollingCounts
     from chassis.health import ReadyCheck
     from chassis.http import Downstream
     from chassis.refresh import Refresher
@@ -34,6 +34,7 @@ T = TypeVar("T")
 class ChassisState:
     live: LiveSettings[Any]
     breakers: BreakerRegistry
+    edge: RollingCounts  # requests this process refused at once: EDGE_EVENTS (chassis.app)
     refresher: Refresher | None = None  # None: settings did not come from config-service
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
     downstreams: dict[str, Downstream] = field(default_factory=dict)  # filled by the lifespan

@@ -44,6 +44,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
+from chassis import deadline
 from chassis.errors import ServiceError
 from chassis.settings import ServiceSettings
 from chassis.state import resource_of
@@ -222,6 +223,7 @@ class Database:
         return {"store": self.where}
 
     async def _run(self, fn: Callable[[Connection], T], *, write: bool) -> T:
+        deadline.check("a store transaction")  # never begin a transaction no one awaits
         try:
             return await self._submit(lambda: self._transaction(fn, write=write))
         except (OperationalError, InterfaceError) as exc:  # connection, lock, timeout, disk

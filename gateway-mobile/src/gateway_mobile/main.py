@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from chassis import create_app, serve
 from chassis.auth import auth_client_lifespan
 from chassis.config_client import load_settings
+from chassis.ratelimit import install_rate_limit
 from gateway_mobile.auth.router import me_router
 from gateway_mobile.auth.router import router as auth_router
 from gateway_mobile.orders.router import router as orders_router
@@ -36,6 +37,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         # Orders and reviews are small JSON: refuse a large body before it is read (413 problem+json).
         max_body_bytes=MAX_BODY_BYTES,
     )
+    install_rate_limit(app)  # rate_limit: per address, and per bearer token where one is sent
     return app
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.requests import HTTPConnection
 
 from chassis import create_app, serve
 from chassis.auth import auth_client_lifespan
 from chassis.config_client import load_settings
+from chassis.ratelimit import install_rate_limit
+from chassis.state import chassis_state
 from gateway_web.auth.router import router as auth_router
 from gateway_web.orders.router import router as orders_router
 from gateway_web.products.router import router as products_router
@@ -35,7 +38,14 @@ def create(settings: Settings | None = None) -> FastAPI:
         # Orders and reviews are small JSON: refuse a large body before it is read (413 problem+json).
         max_body_bytes=MAX_BODY_BYTES,
     )
+    install_rate_limit(app, credential=session_cookie)  # rate_limit: per address, and per session
     return app
+
+
+def session_cookie(connection: HTTPConnection) -> str | None:
+    """What a browser's per-principal rate limit is keyed by (a digest of it): its session cookie."""
+    settings: Settings = chassis_state(connection.app).live.current
+    return connection.cookies.get(settings.auth.cookie_name)
 
 
 def run() -> None:

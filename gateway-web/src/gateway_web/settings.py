@@ -6,21 +6,21 @@ from typing import Self
 
 from pydantic import model_validator
 
-from chassis import ServiceSettings
-from chassis.bff import BffSettings
+from chassis.bff import BffServiceSettings
+from chassis.ratelimit import RateLimitSettings
 from gateway_web.auth.settings import WebAuthSettings
 
 __all__ = ["Settings"]
 
 
-class Settings(ServiceSettings):
+class Settings(BffServiceSettings):
     service_name: str = "gateway-web"
     catalog_url: str = "http://localhost:8011"
     inventory_url: str = "http://localhost:8012"
     reviews_url: str = "http://localhost:8013"
     orders_url: str = "http://localhost:8014"
-    bff: BffSettings = BffSettings()
     auth: WebAuthSettings = WebAuthSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()  # off unless configured (deploy/config-repo)
 
     @model_validator(mode="after")
     def _secure_cookies_in_production(self) -> Self:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -210,6 +211,19 @@ class ComposeStack:
             raise RuntimeError(f"docker {' '.join(args)} failed: {result.stderr}")
         return result.stdout
 
+    def memory(self) -> dict[str, tuple[float, float]]:
+        """service -> (used MiB, limit MiB) of its running container(s) (``docker stats``), summed
+        over replicas."""
+        names = {c.name: c.service for c in self.containers(all_states=False)}
+        out = self.docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *names)
+        found: dict[str, tuple[float, float]] = {}
+        for line in out.splitlines():
+            name, usage = line.split("\t")
+            used, limit = (_mib(part) for part in usage.split("/"))
+            before = found.get(names[name], (0.0, 0.0))
+            found[names[name]] = (before[0] + used, before[1] + limit)
+        return found
+
     def inspect(self, container: str) -> dict[str, Any]:
         found: dict[str, Any] = json.loads(self.docker("inspect", container))[0]
         return found
@@ -272,6 +286,15 @@ class ComposeStack:
         reason = f"no image ({', '.join(missing)}): no registry reachable, no stand-in"
         left_out = dict.fromkeys(ELK_SERVICES, reason)
         return [name for name in self.model if name not in left_out], left_out
+
+
+_UNITS = {"B": 1 / 1024**2, "KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}
+
+
+def _mib(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)\s*([KMG]?i?B)", text.strip())
+    assert match, text
+    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 def read_model(directory: Path = REPO, files: Sequence[str] = ()) -> dict[str, Any]:

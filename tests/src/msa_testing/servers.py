@@ -36,6 +36,9 @@ class FlakyServer:
         self.hits = 0
         self.port = free_port()
         self.last_headers: dict[str, str] = {}
+        self.next_statuses: list[int] = []  # answered one per request, in order, before ``mode``
+        self.delay_s = 0.0  # before every answer
+        self.in_flight = self.most_in_flight = 0
 
     @property
     def url(self) -> str:
@@ -44,6 +47,18 @@ class FlakyServer:
     async def _endpoint(self, request: Request) -> Response:
         self.hits += 1
         self.last_headers = dict(request.headers)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: Request) -> Response:
+        if self.next_statuses:
+            return JSONResponse({"error": "scripted"}, status_code=self.next_statuses.pop(0))
         if self.mode == "fail":
             return JSONResponse({"error": "injected"}, status_code=500)
         if self.mode == "hang":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ from auth_service.settings import Settings
 from auth_service.signing.keyring import KeyRing
 from auth_service.users.service import HashingBusy, PasswordChecker, authenticate, scopes_of
 from chassis.context import user_var
+from chassis.ratelimit import address_bucket
 
 __all__ = ["SERVICE_SUB_PREFIX", "grant", "introspect", "is_service_token", "revoke"]
 
@@ -134,20 +134,6 @@ def loggable_username(username: str, settings: Settings) -> str:
     if any(u.username == username for u in settings.users):
         return username
     return "unknown#" + hmac.new(_LOG_KEY, username.encode(), hashlib.sha256).hexdigest()[:10]
-
-
-def address_bucket(ip: str) -> str:
-    """What the per-address limit counts: the IPv4 address, or the /64 of an IPv6 one (one
-    customer's whole network: each address alone would let them rotate through 2^64)."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip[:64]
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)  # ::ffff:1.2.3.4 (a dual-stack socket) is 1.2.3.4, not ::/64
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
 
 
 def _limits(settings: Settings) -> LoginLimits:

@@ -15,6 +15,7 @@ class ReplicaReport:
     replica: str
     breakers: tuple[Mapping[str, Any], ...]
     seen_at: float  # monotonic seconds
+    edge: Mapping[str, Any] | None = None  # requests refused at once; None: a replica older than that
 
 
 class MetricsStore:
@@ -60,4 +61,11 @@ def _parse(payload: Any, seen_at: float) -> ReplicaReport | None:
     if not isinstance(service, str) or not isinstance(replica, str) or not isinstance(breakers, list):
         return None
     valid = tuple(b for b in breakers if isinstance(b, Mapping) and isinstance(b.get("name"), str))
-    return ReplicaReport(service=service, replica=replica, breakers=valid, seen_at=seen_at)
+    edge = payload.get("edge")
+    return ReplicaReport(
+        service=service,
+        replica=replica,
+        breakers=valid,
+        seen_at=seen_at,
+        edge=edge if isinstance(edge, Mapping) else None,
+    )

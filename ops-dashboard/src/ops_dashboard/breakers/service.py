@@ -2,9 +2,11 @@
 
 Sums for counts and rates, states counted per replica (replicas can disagree for a moment: the
 state is shared through Redis but read at different times), error percentage recomputed from
-the summed counts the Hystrix way (short-circuits excluded). A replica silent for longer than
-``stale_after_s`` fades out: it stops counting while any replica is fresh, and when none is, the
-last numbers are shown with ``freshness`` going from 1 to 0 until the replica is dropped.
+the summed counts the Hystrix way (short-circuited and bulkhead-rejected calls excluded). A
+replica silent for longer than ``stale_after_s`` fades out: it stops counting while any replica
+is fresh, and when none is, the last numbers are shown with ``freshness`` going from 1 to 0 until
+the replica is dropped. ``aggregate_edge`` does the same per service for the requests its
+replicas refused at once (``edge``: rate limited, shed, past their deadline).
 """
 
 from __future__ import annotations
@@ -15,20 +17,35 @@ from typing import Any
 
 from ops_dashboard.breakers.repository import ReplicaReport
 
-__all__ = ["EVENTS", "RateHistory", "aggregate", "state_label"]
+__all__ = ["EDGE_EVENTS", "EVENTS", "RateHistory", "aggregate", "aggregate_edge", "state_label"]
 
-EVENTS = ("success", "failure", "timeout", "short_circuited", "fallback_success", "fallback_failure")
+# As the chassis counts them (chassis.breakers.RollingMetrics.EVENTS, chassis.app.EDGE_EVENTS);
+# an event a replica does not report (an older chassis) counts 0.
+EVENTS = (
+    "success",
+    "failure",
+    "timeout",
+    "short_circuited",
+    "rejected",
+    "retried",
+    "fallback_success",
+    "fallback_failure",
+)
+EDGE_EVENTS = ("rate_limited", "shed", "deadline_exceeded")
 PERCENTILES = ("p50", "p90", "p99")
 # Label order when replicas disagree: the alarming state first.
 _STATE_ORDER = ("open", "half-open", "closed")
 _STATE_NAMES = {"open": "Open", "half-open": "Half-open", "closed": "Closed"}
+
+# One replica's part of a view: its report, the part of it aggregated, its age in seconds.
+Member = tuple[ReplicaReport, Mapping[str, Any], float]
 
 
 def aggregate(
     reports: Iterable[ReplicaReport], *, now: float, stale_after_s: float, expire_after_s: float
 ) -> list[dict[str, Any]]:
     """One view per breaker name, sorted by name (the page keys its circles on it)."""
-    groups: dict[str, list[tuple[ReplicaReport, Mapping[str, Any], float]]] = {}
+    groups: dict[str, list[Member]] = {}
     for report in reports:
         age = now - report.seen_at
         if age > expire_after_s:
@@ -41,21 +58,56 @@ def aggregate(
     ]
 
 
-def _combine(
-    name: str,
-    members: list[tuple[ReplicaReport, Mapping[str, Any], float]],
-    *,
-    stale_after_s: float,
-    expire_after_s: float,
-) -> dict[str, Any]:
+def aggregate_edge(
+    reports: Iterable[ReplicaReport], *, now: float, stale_after_s: float, expire_after_s: float
+) -> list[dict[str, Any]]:
+    """Per service that reports them, the requests its replicas refused at once, summed; sorted by
+    service. Replicas that report no ``edge`` (an older chassis) are left out."""
+    groups: dict[str, list[Member]] = {}
+    for report in reports:
+        age = now - report.seen_at
+        if report.edge is not None and age <= expire_after_s:
+            groups.setdefault(report.service, []).append((report, report.edge, age))
+    views = []
+    for service, members in sorted(groups.items()):
+        fresh, stale, freshness = _split(members, stale_after_s=stale_after_s, expire_after_s=expire_after_s)
+        counts = dict.fromkeys(EDGE_EVENTS, 0)
+        for _, edge, _ in fresh or stale:
+            replica_counts = _mapping(edge.get("counts"))
+            for event in EDGE_EVENTS:
+                counts[event] += _int(replica_counts.get(event))
+        views.append(
+            {
+                "service": service,
+                "window_s": max(_int(edge.get("window_s")) for _, edge, _ in members) or 10,
+                "counts": counts,
+                "reporting_hosts": len(fresh),
+                "stale_hosts": len(stale),
+                "freshness": round(freshness, 3),
+            }
+        )
+    return views
+
+
+def _split(
+    members: list[Member], *, stale_after_s: float, expire_after_s: float
+) -> tuple[list[Member], list[Member], float]:
+    """The fresh and the stale members, and the freshness of the view: 1 while any member is
+    fresh, else going from 1 to 0 as the youngest stale one nears ``expire_after_s``."""
     fresh = [m for m in members if m[2] <= stale_after_s]
     stale = [m for m in members if m[2] > stale_after_s]
-    counted = fresh or stale
     if fresh:
-        freshness = 1.0
-    else:
-        youngest = min(age for _, _, age in stale)
-        freshness = max(0.0, 1.0 - (youngest - stale_after_s) / max(expire_after_s - stale_after_s, 1e-9))
+        return fresh, stale, 1.0
+    youngest = min(age for _, _, age in stale)
+    fading_s = max(expire_after_s - stale_after_s, 1e-9)
+    return fresh, stale, max(0.0, 1.0 - (youngest - stale_after_s) / fading_s)
+
+
+def _combine(
+    name: str, members: list[Member], *, stale_after_s: float, expire_after_s: float
+) -> dict[str, Any]:
+    fresh, stale, freshness = _split(members, stale_after_s=stale_after_s, expire_after_s=expire_after_s)
+    counted = fresh or stale
 
     counts = dict.fromkeys(EVENTS, 0)
     request_count = 0
@@ -71,9 +123,10 @@ def _combine(
         request_count += replica_requests
         rate += _rate(breaker)
         states[_state(breaker)] += 1
-        # Percentiles cannot be summed: Turbine's request-weighted mean is a fair approximation.
+        # Percentiles cannot be summed: Turbine's request-weighted mean is a fair approximation,
+        # weighted by the calls that have a latency (not short-circuited, rejected or retried).
         latency = _mapping(breaker.get("latency_ms"))
-        weight = max(replica_requests - _int(replica_counts.get("short_circuited")), 1)
+        weight = max(sum(_int(replica_counts.get(e)) for e in ("success", "failure", "timeout")), 1)
         for p in PERCENTILES:
             value = latency.get(p)
             if isinstance(value, int | float) and not isinstance(value, bool):

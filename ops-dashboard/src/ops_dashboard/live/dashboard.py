@@ -1,5 +1,5 @@
-"""The dashboard's state: breaker reports, rate history, alerts, service health and Redis status,
-turned into one ``state`` event per tick for every page."""
+"""The dashboard's state: breaker reports, edge counts, rate history, alerts, service health and
+Redis status, turned into one ``state`` event per tick for every page."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 from ops_dashboard.alerts.repository import AlertStore
 from ops_dashboard.alerts.service import to_alert
 from ops_dashboard.breakers.repository import MetricsStore
-from ops_dashboard.breakers.service import RateHistory, aggregate
+from ops_dashboard.breakers.service import RateHistory, aggregate, aggregate_edge
 from ops_dashboard.live.hub import Hub, sse_frame
 from ops_dashboard.peers.service import HealthPoller
 from ops_dashboard.settings import Settings
@@ -51,6 +51,7 @@ class Dashboard:
     last_tick_ms: float = 0.0
     tick_times_ms: deque[float] = field(default_factory=lambda: deque(maxlen=600))  # for the benchmark
     _views: list[dict[str, Any]] = field(default_factory=list)
+    _edge: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.alerts = AlertStore(self.settings.alerts_keep)
@@ -76,6 +77,9 @@ class Dashboard:
         self._views = aggregate(
             self.store, now=now, stale_after_s=s.stale_after_s, expire_after_s=s.expire_after_s
         )
+        self._edge = aggregate_edge(
+            self.store, now=now, stale_after_s=s.stale_after_s, expire_after_s=s.expire_after_s
+        )
         self.history.record(self._views)
         frame = sse_frame("state", self.state(full=False))
         self.last_tick_ms = (time.perf_counter() - started) * 1000
@@ -95,6 +99,7 @@ class Dashboard:
             "full": full,
             "redis": {"status": self.redis.status, "since": self.redis.since, "error": self.redis.error},
             "breakers": breakers,
+            "edge": self._edge,
             "services": self.poller.snapshot(),
             "config": {
                 "stale_after_s": s.stale_after_s,

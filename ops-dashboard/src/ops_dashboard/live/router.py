@@ -25,7 +25,7 @@ RETRY_MS = 2000
 
 @router.get(
     "/stream",
-    summary="Live aggregated breaker state, services and alerts (text/event-stream)",
+    summary="Live aggregated breaker state, edge counts, services and alerts (text/event-stream)",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )

@@ -9,10 +9,12 @@
   const STOPS = [[10, [40, 167, 69]], [25, [255, 193, 7]], [40, [253, 126, 20]], [50, [220, 53, 69]]];
   const MAX_ALERTS = 200;
   const STALL_MS = 5000;
+  const EDGE_EVENTS = ["rate_limited", "shed", "deadline_exceeded"]; // the columns of the edge table
 
   const $ = (id) => document.getElementById(id);
   const cards = new Map(); // breaker name -> card
   const services = new Map(); // service name -> row
+  const edgeRows = new Map(); // service name -> edge table row
   const histories = new Map(); // breaker name -> rates, oldest first
   let historyPoints = 120;
   let lastStateAt = 0;
@@ -75,7 +77,8 @@
       circle: q(".circle"), name: q(".name"), label: q(".label"), error: q(".error"), rate: q(".rate"),
       spark: q(".spark-line"), success: q(".c-success"), short: q(".c-short"), hosts: q(".c-hosts"),
       timeout: q(".c-timeout"), fallback: q(".c-fallback"), stale: q(".c-stale"), failure: q(".c-failure"),
-      requests: q(".c-requests"), latency: q(".latency"), replicas: q(".replicas"),
+      rejected: q(".c-rejected"), retried: q(".c-retried"), requests: q(".c-requests"),
+      latency: q(".latency"), replicas: q(".replicas"),
     };
   }
 
@@ -103,6 +106,8 @@
     text(card, "short", card.short, `short ${c.short_circuited ?? 0}`);
     text(card, "timeout", card.timeout, `timeout ${c.timeout ?? 0}`);
     text(card, "failure", card.failure, `failed ${c.failure ?? 0}`);
+    text(card, "rejected", card.rejected, `rejected ${c.rejected ?? 0}`);
+    text(card, "retried", card.retried, `retried ${c.retried ?? 0}`);
     text(card, "fallback", card.fallback, `fb ${c.fallback_success ?? 0}/${c.fallback_failure ?? 0}`);
     text(card, "requests", card.requests, `${b.request_count} req`);
     text(card, "hosts", card.hosts, `hosts ${b.reporting_hosts}`);
@@ -193,6 +198,57 @@
     }
     keepOrder($("services"), ordered);
     $("no-services").hidden = services.size > 0;
+  }
+
+  // ---- edge: requests each service refused at once ---------------------------------------------
+  function newEdgeRow(name) {
+    const root = document.createElement("tr");
+    root.dataset.name = name;
+    const label = document.createElement("td");
+    const cells = EDGE_EVENTS.map((event) => {
+      const td = document.createElement("td");
+      td.className = `e-${event}`;
+      return td;
+    });
+    root.append(label, ...cells);
+    return { root, label, cells, last: {} };
+  }
+
+  function renderEdge(list) {
+    const seen = new Set();
+    const ordered = [];
+    for (const e of list) {
+      seen.add(e.service);
+      let row = edgeRows.get(e.service);
+      if (!row) {
+        row = newEdgeRow(e.service);
+        edgeRows.set(e.service, row);
+      }
+      const c = e.counts || {};
+      text(row, "name", row.label, e.service);
+      EDGE_EVENTS.forEach((event, i) => {
+        const n = c[event] ?? 0;
+        text(row, event, row.cells[i], String(n));
+        put(row, `${event}-hot`, n > 0, (hot) => row.cells[i].classList.toggle("hot", hot));
+      });
+      attr(row, "quiet", row.root, "data-quiet", EDGE_EVENTS.every((event) => !c[event]));
+      put(row, "opacity", Math.max(0.15, e.freshness).toFixed(2), (v) => { row.root.style.opacity = v; });
+      const hosts = `${e.reporting_hosts} replicas reporting${e.stale_hosts ? `, ${e.stale_hosts} silent` : ""}`;
+      attr(row, "title", row.root, "title", hosts);
+      ordered.push(row.root);
+    }
+    for (const [name, row] of edgeRows) {
+      if (!seen.has(name)) {
+        row.root.remove();
+        edgeRows.delete(name);
+      }
+    }
+    keepOrder($("edge-rows"), ordered);
+    $("edge").hidden = edgeRows.size === 0;
+    $("no-edge").hidden = edgeRows.size > 0;
+    const windowS = list.length ? list[0].window_s : 10;
+    const caption = `requests refused at once, last ${windowS} s`;
+    if ($("edge-window").textContent !== caption) $("edge-window").textContent = caption;
   }
 
   // ---- alerts ---------------------------------------------------------------------------------
@@ -298,6 +354,7 @@
     redisState = state.redis || redisState;
     renderBreakers(state);
     renderServices(state.services || []);
+    renderEdge(state.edge || []);
     $("updated").textContent = `updated ${fmtTime(state.time)} · tick ${state.tick_ms} ms`;
     renderStatus();
     renderMs.push(performance.now() - started);

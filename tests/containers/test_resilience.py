@@ -1,0 +1,86 @@
+"""Bulkheads, retry budgets, deadlines, rate limits and load shedding in the running containers,
+under real faults (``msa_testing.resilience``: the same scenarios ``scripts/bench_resilience.py``
+prints). Every limit is changed by a commit to the config repository, as an operator would."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from msa_testing.containers import ComposeStack
+from msa_testing.resilience import (
+    scenario_bulkhead,
+    scenario_deadline,
+    scenario_overload,
+    scenario_rate_limit,
+    scenario_retries,
+)
+
+
+def _show(name: str, figures: dict[str, Any]) -> None:
+    print(f"\n{name}: {json.dumps(figures, indent=1)}")  # in the CI log, next to the verdict
+
+
+def test_a_paused_inventory_holds_only_its_bulkhead(stack: ComposeStack) -> None:
+    figures = scenario_bulkhead(stack)
+    _show("bulkhead", figures)
+    without, with_ = figures["without"], figures["with"]
+    assert without["rejected"] == 0
+    assert with_["rejected"] > 0, "calls over the bulkhead are refused and counted"
+    for phase in (without, with_):
+        assert set(phase["pages"]["statuses"]) == {200}, "pages lose their stock, never their answer"
+        assert set(phase["listing"]["statuses"]) == {200}
+    # with the bulkhead, pages over it are answered at once (degraded), not after the 1.5 s timeout
+    assert with_["pages"]["p50_ms"] < 500 < without["pages"]["p50_ms"]
+    assert with_["listing"]["p99_ms"] < 1000, "order listing keeps a normal latency"
+
+
+def test_retries_lift_success_and_the_budget_caps_the_extra_load(stack: ComposeStack) -> None:
+    figures = scenario_retries(stack)
+    _show("retries", figures)
+    without, with_ = figures["failing_30pct_no_retries"], figures["failing_30pct_retries"]
+    assert without["answered"] == with_["answered"] == without["pages"], (
+        "reviews is optional: every page answers"
+    )
+    # a page makes two reviews calls: whole ~0.7^2 = 49% without retries, ~95% with three attempts
+    assert without["whole"] < 0.75 * without["pages"]
+    assert with_["whole"] > 0.85 * with_["pages"]
+    unbounded, budget = figures["failing_100pct_no_budget"], figures["failing_100pct_budget"]
+    assert unbounded["calls_per_page"] >= 5, "without a budget, each of the two calls makes three attempts"
+    assert budget["calls_per_page"] <= 3.0, "the budget: ~20% more than the two calls a page makes"
+
+
+def test_a_callee_past_the_callers_deadline_drops_the_work(stack: ComposeStack) -> None:
+    figures = scenario_deadline(stack)
+    _show("deadline", figures)
+    assert figures["page_status"] == 200
+    assert "reviews" in figures["page_degraded"]
+    assert figures["page_s"] < 2.0, "the page waits no longer than its budget"
+    assert figures["reviews_dropped"] >= 1, "reviews counted the request it dropped"
+    assert figures["reviews_log_says_dropped"]
+    assert figures["without_deadline_status"] == "200", "a request with no deadline is still served"
+
+
+def test_a_burst_over_one_users_rate_limit_gets_429_and_others_are_unaffected(stack: ComposeStack) -> None:
+    figures = scenario_rate_limit(stack)
+    _show("rate limit", figures)
+    assert figures["alice"] == {200: 5, 429: 25}, "burst 5: five admitted, the rest refused"
+    assert figures["bob"] == {200: 5}, "another user from the same address is unaffected"
+    headers = figures["refused_headers"]
+    assert headers["content-type"].startswith("application/problem+json")
+    assert 1 <= int(headers["retry-after"]) <= 2, "one more request is allowed every 2 s"
+    assert '"api-principal";q=5;w=10' in headers["ratelimit-policy"]
+    assert '"api-principal";r=0;t=' in headers["ratelimit"]
+    assert figures["rate_limited_counted"] >= 25
+
+
+def test_an_overloaded_gateway_sheds_fast_keeps_its_budget_and_recovers(stack: ComposeStack) -> None:
+    figures = scenario_overload(stack)
+    _show("overload", figures)
+    assert set(figures["statuses"]) <= {200, 503}, "nothing but answers and refusals; no failures"
+    assert figures["statuses"].get(503, 0) > 0, "400 clients are past a gateway's capacity"
+    assert figures["shed_counted"] >= figures["statuses"][503] * 0.9, "refusals are the shedder's"
+    assert set(figures["retry_after"]) == {"1"}
+    assert figures["accepted_ms"]["p99"] < 2000, "accepted requests keep the page budget"
+    assert figures["gateway_mib"] < figures["gateway_limit_mib"]
+    assert figures["recovered"]

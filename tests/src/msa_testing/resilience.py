@@ -1,0 +1,434 @@
+"""Resilience scenarios against a running compose stack, with real faults: a paused container, a
+service failing by configuration, a slow one, a burst, an overload. Each returns its figures;
+``tests/containers/test_resilience.py`` asserts on them and ``scripts/bench_resilience.py`` prints
+them side by side. Every limit is changed the way an operator would: a commit to the stack's
+config repository, waited for until each service runs it, and reverted after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import yaml
+
+from chassis.ops import operator_headers
+from msa_testing.containers import ComposeStack
+from msa_testing.overload import OverloadResult, overload
+from msa_testing.polling import wait_until
+
+__all__ = [
+    "PAGE",
+    "configured",
+    "p99",
+    "scenario_bulkhead",
+    "scenario_deadline",
+    "scenario_overload",
+    "scenario_rate_limit",
+    "scenario_retries",
+]
+
+PAGE = "/api/products/p-1001"
+
+
+def p99(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return ordered[max(math.ceil(0.99 * len(ordered)), 1) - 1] if ordered else float("nan")
+
+
+def _version(stack: ComposeStack, service: str) -> str:
+    """The config version a service runs (``/ops/config`` from inside its first container)."""
+    container = stack.containers(service)[0].name
+    token = operator_headers()["authorization"]
+    code = (
+        "import json, urllib.request\n"
+        "r = urllib.request.Request('http://127.0.0.1:8000/ops/config', "
+        f"headers={{'authorization': {token!r}}})\n"
+        "print(json.load(urllib.request.urlopen(r, timeout=10))['version'])"
+    )
+    return stack.exec_python(container, code).stdout.strip()
+
+
+def _wait_version(stack: ComposeStack, service: str, version: str) -> None:
+    wait_until(
+        f"{service} on config {version[:8]}", lambda: _version(stack, service) == version, timeout_s=30
+    )
+
+
+def _merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        merged[key] = _merge(merged.get(key) or {}, value) if isinstance(value, Mapping) else value
+    return merged
+
+
+@contextmanager
+def configured(stack: ComposeStack, changes: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
+    """``{"gateway-web": {"bulkhead": {"max_concurrent": 4}}}``: merged into each service's file of
+    the config repository, committed, waited for; reverted (and waited for) on the way out."""
+
+    def commit(message: str) -> None:
+        stack.git("commit", "-q", "-am", message)
+        head = stack.git("rev-parse", "HEAD")
+        for service in changes:
+            _wait_version(stack, service, head)
+
+    originals = {}
+    for service, values in changes.items():
+        path = stack.directory / "deploy" / "config-repo" / f"{service}.yml"
+        originals[path] = path.read_text()
+        path.write_text(yaml.safe_dump(_merge(yaml.safe_load(originals[path]) or {}, values)))
+    commit(f"scenario: {json.dumps(changes)}")
+    try:
+        yield
+    finally:
+        for path, text in originals.items():
+            path.write_text(text)
+        commit("scenario over")
+
+
+@dataclass
+class Load:
+    """What a bounded load saw: statuses, latencies (s), answers with X-Degraded, problem titles."""
+
+    statuses: dict[int, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    degraded: int = 0
+    titles: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values())
+
+    async def get(self, client: httpx.AsyncClient, url: str) -> None:
+        started = time.perf_counter()
+        try:
+            answer = await client.get(url)
+            status = answer.status_code
+            self.degraded += bool(answer.headers.get("x-degraded"))
+            if status >= 400 and answer.headers.get("content-type", "").startswith(
+                "application/problem+json"
+            ):
+                title = f"{status} {answer.json().get('title')}"
+                self.titles[title] = self.titles.get(title, 0) + 1
+        except httpx.HTTPError:
+            status = 0
+        self.latencies.append(time.perf_counter() - started)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+
+async def _load(
+    url: str, *, clients: int, seconds: float, headers: Mapping[str, str] | None = None, cookies: Any = None
+) -> Load:
+    """``clients`` loops GETting ``url`` for ``seconds``, each waiting for its answer (closed loop)."""
+    load = Load()
+    stop = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=10, limits=limits, headers=headers, cookies=cookies) as client:
+
+        async def one() -> None:
+            while time.monotonic() < stop:
+                await load.get(client, url)
+
+        await asyncio.gather(*(one() for _ in range(clients)))
+    return load
+
+
+async def _paced(url: str, *, rate: float, seconds: float) -> Load:
+    """``rate`` GETs a second for ``seconds``, each sent on time whether earlier ones answered or
+    not (open loop: a slow answer does not slow the arrivals, as with real users)."""
+    load = Load()
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+        started = time.monotonic()
+        requests = []
+        for n in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+            requests.append(asyncio.create_task(load.get(client, url)))
+        await asyncio.gather(*requests)
+    return load
+
+
+def _telemetry(stack: ComposeStack, service: str) -> dict[str, Any]:
+    found: dict[str, Any] = httpx.get(f"{stack.url(service)}/ops/telemetry", timeout=5).json()
+    return found
+
+
+def _breaker_counts(stack: ComposeStack, name: str) -> dict[str, int]:
+    (breaker,) = [b for b in _telemetry(stack, "gateway-web")["breakers"] if b["name"] == name]
+    counts: dict[str, int] = breaker["counts"]
+    return counts
+
+
+def _web_session(stack: ComposeStack) -> httpx.Cookies:
+    answer = httpx.post(
+        f"{stack.url('gateway-web')}/auth/login",
+        json={"username": "alice", "password": "alice-password"},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    return answer.cookies
+
+
+# ---- bulkhead -------------------------------------------------------------------------------------
+
+
+def scenario_bulkhead(stack: ComposeStack, *, rate: float = 30, seconds: float = 8.0) -> dict[str, Any]:
+    """inventory paused; product pages arrive at ``rate`` a second while one client lists its
+    orders, with gateway-web's bulkhead at 1000 (none to speak of) and at 8. The breaker is kept
+    closed (fail_max 1000) so the bulkhead alone is measured. Figures: listing p50/p99, the pages'
+    latency and statuses, calls rejected, gateway-web's memory at the end of the burst."""
+    web = stack.url("gateway-web")
+    cookies = _web_session(stack)
+    baseline = asyncio.run(_load(f"{web}/api/orders", clients=1, seconds=2, cookies=cookies))
+    figures: dict[str, Any] = {"listing_idle": _summary(baseline)}
+    try:
+        stack.compose("pause", "inventory")
+        for label, limit in (("without", 1000), ("with", 8)):
+            changes = {
+                "gateway-web": {"bulkhead": {"callees": {"inventory": limit}}, "breaker": {"fail_max": 1000}}
+            }
+            with configured(stack, changes):
+
+                async def both() -> tuple[Load, Load, float]:
+                    pages = asyncio.create_task(_paced(f"{web}{PAGE}", rate=rate, seconds=seconds))
+                    listing = asyncio.create_task(
+                        _load(f"{web}/api/orders", clients=1, seconds=seconds, cookies=cookies)
+                    )
+                    await asyncio.sleep(seconds - 1)
+                    memory = await asyncio.to_thread(lambda: stack.memory()["gateway-web"][0])
+                    return await pages, await listing, memory
+
+                pages, listing, memory = asyncio.run(both())
+                figures[label] = {
+                    "limit": limit,
+                    "listing": _summary(listing),
+                    "pages": _summary(pages),
+                    "rejected": _breaker_counts(stack, "gateway-web->inventory")["rejected"],
+                    "gateway_mib": round(memory, 1),
+                }
+    finally:
+        stack.compose("unpause", "inventory")
+    return figures
+
+
+def _summary(load: Load) -> dict[str, Any]:
+    ordered = sorted(load.latencies)
+    return {
+        "requests": load.total,
+        "statuses": dict(sorted(load.statuses.items())),
+        "degraded": load.degraded,
+        "problems": load.titles,
+        "p50_ms": round(ordered[len(ordered) // 2] * 1000, 1) if ordered else None,
+        "p99_ms": round(p99(ordered) * 1000, 1) if ordered else None,
+    }
+
+
+# ---- retries and their budget ---------------------------------------------------------------------
+
+
+# an access-log line (method, path, status, duration) of a call a product page makes
+_PAGE_CALLS = re.compile(r"GET /(?:summaries|products/[^ ]+/reviews) \d{3} [\d.]+ms")
+
+
+def _logs(container: str, since: str) -> str:
+    """A container's log since ``since`` (services log to stderr)."""
+    result = subprocess.run(
+        ["docker", "logs", "--since", since, container],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout + result.stderr
+
+
+def _reviews_calls_since(stack: ComposeStack, since: str) -> int:
+    """Requests reviews received since ``since``: its access log lines for the two calls a product
+    page makes (``/summaries`` and ``/products/{id}/reviews``)."""
+    total = 0
+    for container in stack.containers("reviews"):
+        logs = _logs(container.name, since)
+        total += len(_PAGE_CALLS.findall(logs))
+    return total
+
+
+def _pages(stack: ComposeStack, count: int) -> tuple[int, int]:
+    """``count`` sequential product pages: (whole pages, answered pages)."""
+    whole = answered = 0
+    with httpx.Client(timeout=10) as client:
+        for _ in range(count):
+            answer = client.get(f"{stack.url('gateway-web')}{PAGE}")
+            answered += answer.status_code == 200
+            whole += answer.status_code == 200 and "reviews" not in answer.headers.get("x-degraded", "")
+    return whole, answered
+
+
+def scenario_retries(stack: ComposeStack, *, pages: int = 100) -> dict[str, Any]:
+    """reviews failing 30% of the time (503): whole product pages without and with retries. Then
+    failing always: calls reviews receives per page with the retry budget (20%) and without one.
+    The breaker is kept closed (fail_max 1000) so that retries alone are measured."""
+    figures: dict[str, Any] = {}
+    closed = {"breaker": {"fail_max": 1000}}
+    with configured(stack, {"reviews": {"chaos": {"error_rate": 0.3, "error_status": 503}}}):
+        for label, attempts in (("no_retries", 1), ("retries", 3)):
+            with configured(stack, {"gateway-web": {**closed, "retry": {"max_attempts": attempts}}}):
+                whole, answered = _pages(stack, pages)
+                figures[f"failing_30pct_{label}"] = {"pages": pages, "whole": whole, "answered": answered}
+    with configured(stack, {"reviews": {"chaos": {"error_rate": 1.0, "error_status": 503}}}):
+        unbounded = {"max_attempts": 3, "budget_ratio": 1.0, "min_per_s": 1000}
+        for label, retry in (("no_budget", unbounded), ("budget", {"max_attempts": 3})):
+            with configured(stack, {"gateway-web": {**closed, "retry": retry}}):
+                since = str(int(time.time()))
+                time.sleep(1.1)  # `docker logs --since` counts whole seconds
+                _, answered = _pages(stack, pages)
+                time.sleep(0.5)
+                calls = _reviews_calls_since(stack, since)
+                figures[f"failing_100pct_{label}"] = {
+                    "pages": pages,
+                    "answered": answered,
+                    "reviews_calls": calls,
+                    "calls_per_page": round(calls / pages, 2),
+                }
+    return figures
+
+
+# ---- deadlines ------------------------------------------------------------------------------------
+
+
+def scenario_deadline(stack: ComposeStack) -> dict[str, Any]:
+    """reviews sleeps 2.5 s (chaos latency) before each request; gateway-web waits 1.5 s for it.
+    The product page answers within its budget, degraded; reviews drops the request after its
+    sleep instead of doing the work (its counter and log say so). A call without a deadline, made
+    from inside the reviews container, is still served after the same sleep."""
+    with configured(stack, {"reviews": {"chaos": {"latency_ms": 2500}}}):
+        (reviews,) = stack.containers("reviews")[:1]
+        before = _edge(stack, reviews.name)
+        started = time.perf_counter()
+        page = httpx.get(f"{stack.url('gateway-web')}{PAGE}", timeout=10)
+        page_s = time.perf_counter() - started
+        dropped = wait_until(
+            "reviews to drop the late request",
+            lambda: (lambda n: n if n > before else None)(_edge(stack, reviews.name)),
+            timeout_s=10,
+        )
+        served = stack.exec_python(
+            reviews.name,
+            "import urllib.request\n"
+            "print(urllib.request.urlopen('http://127.0.0.1:8000/products/p-1001/reviews', timeout=10).status)",
+        ).stdout.strip()
+        log = _logs(reviews.name, "60s")
+    return {
+        "page_status": page.status_code,
+        "page_degraded": page.headers.get("x-degraded", ""),
+        "page_s": round(page_s, 2),
+        "reviews_dropped": dropped - before,
+        "reviews_log_says_dropped": "the caller's deadline passed" in log,
+        "without_deadline_status": served,
+    }
+
+
+def _edge(stack: ComposeStack, container: str) -> int:
+    counts = stack.get_json(container, "/ops/telemetry")["edge"]["counts"]
+    return int(counts["deadline_exceeded"])
+
+
+# ---- rate limits ----------------------------------------------------------------------------------
+
+
+def _mobile_token(stack: ComposeStack, user: str) -> str:
+    answer = httpx.post(
+        f"{stack.url('gateway-mobile')}/auth/token",
+        json={"username": user, "password": f"{user}-password"},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    token: str = answer.json()["access_token"]
+    return token
+
+
+def scenario_rate_limit(stack: ComposeStack, *, burst: int = 30) -> dict[str, Any]:
+    """gateway-mobile's per-principal limit lowered to 5 per 10 s (burst 5); alice's token sends
+    ``burst`` requests at once, then bob's token (same address) sends 5. Figures: alice's statuses,
+    the headers of one 429, bob's statuses, gateway-mobile's ``rate_limited`` count."""
+    alice, bob = _mobile_token(stack, "alice"), _mobile_token(stack, "bob")
+    url = f"{stack.url('gateway-mobile')}/m/orders"
+    limit = {
+        "gateway-mobile": {
+            "rate_limit": {"groups": {"api": {"per_principal": {"limit": 5, "period_s": 10, "burst": 5}}}}
+        }
+    }
+
+    async def send(token: str, count: int) -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=10, headers={"authorization": f"Bearer {token}"}) as client:
+            return list(await asyncio.gather(*(client.get(url) for _ in range(count))))
+
+    with configured(stack, limit):
+        alice_answers = asyncio.run(send(alice, burst))
+        bob_answers = asyncio.run(send(bob, 5))
+        refused = [a for a in alice_answers if a.status_code == 429]
+        sample = refused[0] if refused else None
+        counted = _telemetry(stack, "gateway-mobile")["edge"]["counts"]["rate_limited"]
+    return {
+        "alice": _statuses(alice_answers),
+        "bob": _statuses(bob_answers),
+        "refused_headers": {
+            name: sample.headers.get(name)
+            for name in ("retry-after", "ratelimit-policy", "ratelimit", "content-type")
+        }
+        if sample
+        else {},
+        "refused_title": sample.json().get("title") if sample else None,
+        "rate_limited_counted": counted,
+    }
+
+
+def _statuses(answers: list[httpx.Response]) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for answer in answers:
+        found[answer.status_code] = found.get(answer.status_code, 0) + 1
+    return dict(sorted(found.items()))
+
+
+# ---- overload -------------------------------------------------------------------------------------
+
+
+def scenario_overload(stack: ComposeStack, *, clients: int = 400, seconds: float = 15.0) -> dict[str, Any]:
+    """``clients`` closed-loop clients on gateway-web's product page for ``seconds``: how fast shed
+    requests are refused (client-side), the accepted requests' p99 against the page budget, the
+    gateway's memory against its limit, its shed count; then whether everything recovered (20
+    product pages one after another, all whole)."""
+    web = stack.url("gateway-web")
+    before = _telemetry(stack, "gateway-web")["shedding"]["shed"]
+
+    async def run() -> tuple[OverloadResult, tuple[float, float]]:
+        load = asyncio.create_task(overload(f"{web}{PAGE}", clients=clients, seconds=seconds))
+        await asyncio.sleep(seconds * 0.7)
+        memory = await asyncio.to_thread(lambda: stack.memory()["gateway-web"])
+        return await load, memory
+
+    result, (used_mib, limit_mib) = asyncio.run(run())
+    shed = _telemetry(stack, "gateway-web")["shedding"]["shed"] - before
+    after = wait_until("whole pages again", lambda: _pages(stack, 20)[0] == 20 or None, timeout_s=30)
+    return {
+        "summary": result.summary(),
+        "statuses": dict(sorted(result.statuses.items())),
+        "rps": round(result.rps),
+        "shed_ms": result.percentiles("5xx"),
+        "accepted_ms": result.percentiles("2xx"),
+        "connecting_ms": result.percentiles("first"),
+        "retry_after": dict(result.retry_after),
+        "shed_counted": shed,
+        "gateway_mib": round(used_mib, 1),
+        "gateway_limit_mib": round(limit_mib),
+        "recovered": bool(after),
+    }
