@@ -74,6 +74,7 @@ def _overload(figures: dict[str, Any]) -> None:
         f"  shed 503s: {figures['shed_ms']} ms; accepted: {figures['accepted_ms']} ms (page budget 2000 ms); "
         f"gateway {figures['gateway_mib']} of {figures['gateway_limit_mib']} MiB; recovered: {figures['recovered']}"
     )
+    print(f"  shedding off, the same crowd: {figures['unshed_summary']}")
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 PAGE = "/api/products/p-1001"
+RETRY_WINDOW_S = 10  # what the retry budget looks back on (the breaker metrics' rolling window)
 
 
 def p99(latencies: list[float]) -> float:
@@ -288,6 +289,8 @@ def scenario_retries(stack: ComposeStack, *, pages: int = 100) -> dict[str, Any]
         unbounded = {"max_attempts": 3, "budget_ratio": 1.0, "min_per_s": 1000}
         for label, retry in (("no_budget", unbounded), ("budget", {"max_attempts": 3})):
             with configured(stack, {"gateway-web": {**closed, "retry": retry}}):
+                # the budget looks back 10 s: let the retries of the phase before leave the window
+                time.sleep(RETRY_WINDOW_S + 1)
                 since = str(int(time.time()))
                 time.sleep(1.1)  # `docker logs --since` counts whole seconds
                 _, answered = _pages(stack, pages)
@@ -404,14 +407,18 @@ def _statuses(answers: list[httpx.Response]) -> dict[int, int]:
 
 def scenario_overload(stack: ComposeStack, *, clients: int = 400, seconds: float = 15.0) -> dict[str, Any]:
     """``clients`` closed-loop clients on gateway-web's product page for ``seconds``: how fast shed
-    requests are refused (client-side), the accepted requests' p99 against the page budget, the
+    requests are refused and the accepted requests' p99 against the page budget, as a probe sees
+    them (a process of its own, connected before the load; the crowd's figures too), the
     gateway's memory against its limit, its shed count; then whether everything recovered (20
-    product pages one after another, all whole)."""
+    product pages one after another, all whole); then the same crowd with shedding off."""
     web = stack.url("gateway-web")
     before = _telemetry(stack, "gateway-web")["shedding"]["shed"]
 
     async def run() -> tuple[OverloadResult, tuple[float, float]]:
-        load = asyncio.create_task(overload(f"{web}{PAGE}", clients=clients, seconds=seconds))
+        # the probe: a few clients in a process of their own (the crowd's own loop is saturated)
+        load = asyncio.create_task(
+            overload(f"{web}{PAGE}", clients=clients, seconds=seconds, probe_every_s=0.02)
+        )
         await asyncio.sleep(seconds * 0.7)
         memory = await asyncio.to_thread(lambda: stack.memory()["gateway-web"])
         return await load, memory
@@ -419,16 +426,24 @@ def scenario_overload(stack: ComposeStack, *, clients: int = 400, seconds: float
     result, (used_mib, limit_mib) = asyncio.run(run())
     shed = _telemetry(stack, "gateway-web")["shedding"]["shed"] - before
     after = wait_until("whole pages again", lambda: _pages(stack, 20)[0] == 20 or None, timeout_s=30)
+    with configured(stack, {"gateway-web": {"shed": {"enabled": False}}}):  # the same crowd, let in
+        unshed = asyncio.run(overload(f"{web}{PAGE}", clients=clients, seconds=seconds, probe_every_s=0.02))
+    wait_until("whole pages again", lambda: _pages(stack, 20)[0] == 20 or None, timeout_s=30)
     return {
         "summary": result.summary(),
         "statuses": dict(sorted(result.statuses.items())),
         "rps": round(result.rps),
-        "shed_ms": result.percentiles("5xx"),
-        "accepted_ms": result.percentiles("2xx"),
+        "shed_ms": result.percentiles("probe 5xx"),
+        "accepted_ms": result.percentiles("probe 2xx"),
+        "crowd_shed_ms": result.percentiles("5xx"),
+        "crowd_accepted_ms": result.percentiles("2xx"),
         "connecting_ms": result.percentiles("first"),
         "retry_after": dict(result.retry_after),
         "shed_counted": shed,
         "gateway_mib": round(used_mib, 1),
         "gateway_limit_mib": round(limit_mib),
         "recovered": bool(after),
+        "unshed_summary": unshed.summary(),
+        "unshed_statuses": dict(sorted(unshed.statuses.items())),
+        "unshed_accepted_ms": unshed.percentiles("probe 2xx"),
     }
