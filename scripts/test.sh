@@ -122,8 +122,9 @@ uv run pytest "$@"
 # 6. In CI, a whole run ends with the figures of README "Measured": what a guarded call and a
 # page cost (own CPU, throughput, side by side), the page and an order on SQLite vs PostgreSQL,
 # then the Docker ones (cold build after dropping
-# the build cache, warm build, start-up, memory idle and after 1,000 requests), and the resilience
-# patterns under real faults in the containers.
+# the build cache, warm build, start-up, memory idle and after 1,000 requests). The resilience
+# figures come from the containers tier (tests/containers/test_resilience.py, "figures" section):
+# the same scenarios as scripts/bench_resilience.py, which would only run them again.
 if [ "${MSA_STRICT:-}" = 1 ] && [ $# -eq 0 ]; then
   say "bench_gateway (CPU per request and throughput)"
   uv run python scripts/bench_gateway.py --repeat 1 --seconds 3
@@ -133,6 +134,4 @@ fi
 if [ "${MSA_STRICT:-}" = 1 ] && [ $# -eq 0 ] && docker_ready; then
   say "bench_compose (Docker figures)"
   uv run python scripts/bench_compose.py --prune
-  say "bench_resilience (bulkhead, retry budget, deadline, rate limit, overload under real faults)"
-  uv run python scripts/bench_resilience.py
 fi

@@ -289,3 +289,77 @@ async def test_a_call_after_the_deadline_is_never_sent(server: FlakyServer, redi
     counts = client.breaker.metrics.counts()
     assert sum(counts.values()) == 0, "no verdict on a callee that was never asked"
     await client.aclose()
+
+
+async def test_a_waiter_that_leaves_passes_its_turn_on_and_a_raised_limit_lets_the_queue_in() -> None:
+    from chassis.bulkhead import Bulkhead
+
+    bulkhead = Bulkhead("callee", BulkheadSettings(max_concurrent=1, queue=3, queue_wait_s=5.0))
+    release = asyncio.Event()
+    admitted: list[str] = []
+
+    async def call(name: str) -> None:
+        async with bulkhead.slot(5.0):
+            admitted.append(name)
+            await release.wait()
+
+    first = asyncio.create_task(call("first"))
+    await asyncio.sleep(0.01)
+    leaving, waiting = asyncio.create_task(call("leaving")), asyncio.create_task(call("waiting"))
+    await asyncio.sleep(0.01)
+    bulkhead._wake_one()  # "leaving" is handed a turn...
+    leaving.cancel()  # ...and goes away before it runs
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, waiting), 1.0)  # not after the 5 s wait
+    assert admitted == ["first", "waiting"]
+
+    release.clear()
+    blocker = asyncio.create_task(call("blocker"))
+    await asyncio.sleep(0.01)
+    queued = [asyncio.create_task(call(f"q{n}")) for n in range(3)]
+    await asyncio.sleep(0.01)
+    bulkhead.apply(BulkheadSettings(max_concurrent=4, queue=3, queue_wait_s=5.0))
+    await asyncio.sleep(0.01)
+    assert bulkhead.in_flight == 4, "raised live: the queue is let in at once"
+    release.set()
+    await asyncio.gather(blocker, *queued)
+
+
+async def test_a_gateway_takes_no_deadline_from_its_clients(server: FlakyServer, redis_url: str) -> None:
+    from chassis.bff import BffServiceSettings
+
+    settings = BffServiceSettings.load(
+        remote={"bff.budget_s": 1.0},
+        service_name="edge",
+        redis_url=redis_url,
+        zipkin_endpoint=None,
+        env="test",
+    )
+    assert (settings.deadline.edge_s, settings.deadline.from_callers) == (1.0, False)
+    app = _app(settings, server.url, [])
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            for sent in ("0", "5", "-1", "9" * 400, "1_000"):
+                answer = await client.get("/relay", headers={"X-Deadline-Ms": sent})
+                assert answer.json()["ok"] is True, sent  # the gateway's own 1 s, whatever was sent
+                assert 800 <= int(server.last_headers["x-deadline-ms"]) <= 1000
+    assert chassis_state(app).edge.counts()["deadline_exceeded"] == 0
+
+
+async def test_cleanup_runs_however_late_the_request_is(server: FlakyServer, redis_url: str) -> None:
+    from chassis import deadline
+
+    client = _client(_settings(redis_url), server.url)
+    token = deadline._deadline_var.set(deadline._Deadline(time.monotonic() - 0.01))
+    try:
+        with pytest.raises(deadline.DeadlineExceeded):
+            deadline.check("a store transaction")
+        with deadline.suspended():  # e.g. orders releasing what a dropped request reserved
+            deadline.check("a store transaction")
+            assert (await client.request("POST", "/release")).status_code == 200
+        assert deadline.remaining_s() is not None, "the deadline is back after the cleanup"
+    finally:
+        deadline._deadline_var.reset(token)
+    assert server.hits == 1
+    await client.aclose()

@@ -12,13 +12,11 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import APIRouter, FastAPI
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,7 +28,6 @@ from chassis.server import server_options
 from chassis.settings import ServerSettings, ShedSettings
 from chassis.shedding import AimdLimit, LoadShedder
 from chassis.state import chassis_state, resource
-from msa_cli.devstack import free_port
 from msa_testing.apps import served
 from msa_testing.figures import Figures
 from msa_testing.overload import overload
@@ -56,14 +53,16 @@ def test_a_generation_of_slow_answers_cuts_the_limit_once() -> None:
     assert limit.bounded(SHED) == 50
     answer(limit, started=2.5, took=1.5)  # admitted after that cut, and late still: a second cut
     assert limit.bounded(SHED) == 25
-    answer(limit, started=4.5, took=0.1, status=503)  # the app's own 503 and 504 are congestion too
-    assert limit.bounded(SHED) == 12
-    answer(limit, started=5.0, took=0.1, status=504)
-    assert limit.bounded(SHED) == 10  # 6, floored at min_limit
+    answer(limit, started=4.5, took=0.1, status=503)  # a downstream's 503 or a caller's 504: not ours
+    answer(limit, started=4.6, took=0.1, status=504)
+    assert limit.bounded(SHED) == 27  # two timely answers: +1 each, back towards the initial limit
+    answer(limit, started=5.0, took=1.5)
+    answer(limit, started=5.1, took=1.5)  # (started before the cut at 6.5: the same generation)
+    assert limit.bounded(SHED) == 13
     # an event-loop stall: the same rule (a stall that began before the last cut is ignored)
-    assert not limit.congested(SHED, since=5.0, now=5.3)
-    assert limit.congested(SHED, since=5.2, now=5.5)
-    assert limit.bounded(SHED) == 10
+    assert not limit.congested(SHED, since=6.0, now=6.8)
+    assert limit.congested(SHED, since=6.6, now=6.9)
+    assert limit.bounded(SHED) == 10  # 6, floored at min_limit
 
 
 def test_timely_answers_regrow_the_limit_while_it_is_in_use_and_the_loop_keeps_up() -> None:
@@ -211,33 +210,10 @@ async def test_over_the_limit_a_request_is_answered_503_at_once_and_exempt_route
     assert shedder.in_flight == 0
 
 
-@contextlib.asynccontextmanager
-async def served_like_production(app: FastAPI) -> AsyncIterator[int]:
+def served_like_production(app: FastAPI) -> contextlib.AbstractAsyncContextManager[str]:
     """The app on a real socket with the server ``serve()`` runs: the chassis protocol, shedding with
-    the app's ``LoadShedder`` as request heads are read. Yields the port."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            lifespan="on",
-            timeout_graceful_shutdown=3,
-            **server_options(ServerSettings(), resource(app, LoadShedder)),
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "test server did not start"
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        await task
+    the app's ``LoadShedder`` as request heads are read. Yields its URL."""
+    return served(app, **server_options(ServerSettings(), resource(app, LoadShedder)))
 
 
 def raw_request(method: str, path: str, body: bytes = b"", version: str = "1.1", **headers: str) -> bytes:
@@ -291,12 +267,12 @@ async def test_the_server_refuses_at_the_request_head_without_running_the_app(re
     logging.getLogger("access").addHandler(access)
     try:
         async with (
-            served_like_production(app) as port,
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client,
+            served_like_production(app) as url,
+            httpx.AsyncClient(base_url=url, timeout=5) as client,
         ):
             held = asyncio.create_task(client.get("/slow"))  # the one request the limit lets in
             await entered.wait()
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
 
             # two requests in one write: the first refused at its head, the second (exempt) let in
             writer.write(
@@ -333,7 +309,7 @@ async def test_the_server_refuses_at_the_request_head_without_running_the_app(re
             assert await asyncio.wait_for(reader.read(), 3) == b""
             writer.close()
             # and an HTTP/1.0 client's (no keep-alive unless asked for: uvicorn keeps none)
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
             writer.write(raw_request("GET", "/slow", version="1.0"))
             status, headers, _ = await read_response(reader)
             assert (status, headers["connection"]) == (503, "close")

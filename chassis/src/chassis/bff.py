@@ -65,15 +65,21 @@ class BffSettings(BaseModel):
 
 class BffServiceSettings(ServiceSettings):
     """The settings of a BFF gateway: the chassis's, plus ``bff``. A request arriving at a
-    gateway without a deadline of its own gets the BFF budget as its deadline (unless
-    ``deadline.edge_s`` says otherwise): the budget then bounds every call made for it."""
+    gateway gets the BFF budget as its deadline (unless ``deadline.edge_s`` says otherwise): the
+    budget then bounds every call made for it. A client's own ``X-Deadline-Ms`` is ignored here
+    (``deadline.from_callers``)."""
 
     bff: BffSettings = BffSettings()
 
     @model_validator(mode="after")
     def _edge_deadline_is_the_budget(self) -> Self:
+        update: dict[str, object] = {}
         if self.deadline.edge_s is None:
-            self.deadline = self.deadline.model_copy(update={"edge_s": self.bff.budget_s})
+            update["edge_s"] = self.bff.budget_s
+        if "from_callers" not in self.deadline.model_fields_set:
+            update["from_callers"] = False  # the edge: a client's X-Deadline-Ms is not ours to follow
+        if update:
+            self.deadline = self.deadline.model_copy(update=update)
         return self
 
 

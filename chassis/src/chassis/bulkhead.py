@@ -36,6 +36,12 @@ class Bulkhead:
     def limit(self) -> int:
         return self.settings.callees.get(self.callee, self.settings.max_concurrent)
 
+    def apply(self, settings: BulkheadSettings) -> None:
+        """New limits (a config refresh): a raised one lets the queue in at once."""
+        self.settings = settings
+        for _ in range(self.limit - self.in_flight):
+            self._wake_one()
+
     @asynccontextmanager
     async def slot(self, budget_s: float) -> AsyncIterator[None]:
         """Hold one place for the ``async with`` block, or raise ``BulkheadFull``."""
@@ -59,10 +65,14 @@ class Bulkhead:
                     turn = loop.create_future()
                     self._turns.append(turn)
                     await turn
-        except TimeoutError:
+        except BaseException as exc:
+            # Leaving (timed out, or cancelled: the caller went away), maybe with a turn it was
+            # just given: a free place goes to the next waiter, never unused.
             if self.in_flight < self.limit:
-                self._wake_one()  # the turn this waiter was given as it timed out goes to the next
-            raise BulkheadFull from None
+                self._wake_one()
+            if isinstance(exc, TimeoutError):
+                raise BulkheadFull from None
+            raise
         finally:
             self.waiting -= 1
 

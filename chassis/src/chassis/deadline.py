@@ -3,22 +3,26 @@
 One header, ``X-Deadline-Ms``: the milliseconds the caller will still wait for this answer
 (relative, like gRPC's ``grpc-timeout`` and Envoy's ``x-envoy-expected-rq-timeout-ms``, so no
 clocks need agree). ``DeadlineMiddleware`` reads it (or gives a request without it the service's
-``deadline.edge_s``: the gateways' BFF budget) into the request's context and tags the server span
+``deadline.edge_s``: the gateways' BFF budget; the gateways ignore the header, a client's short
+deadline is not theirs to follow) into the request's context and tags the server span
 ``deadline.remaining_ms``; ``Downstream`` sends each call what is left of it and never waits
 longer; a request that arrives expired is answered 504 at once.
 
-Work is dropped at checkpoints, not killed mid-way: on arrival, after an injected chaos delay,
-before each downstream call and before each store transaction (``check``). A handler is never
-cancelled half-way through a write: finished late beats half done, and the caller's
-Idempotency-Key makes its retry safe either way. Each request dropped is counted
-(``deadline_exceeded`` on the dashboard) and logged.
+Work is dropped at checkpoints, not killed mid-way: on arrival, after an injected chaos delay and
+before each store transaction (``check``: 504, counted ``deadline_exceeded`` on the dashboard and
+logged); a downstream call is not sent either (``DownstreamUnavailable`` "deadline": its fallback,
+or a 503). A handler is never cancelled half-way: what it started it compensates
+(``suspended()``: no deadline for the cleanup), and the caller's Idempotency-Key makes its retry
+safe either way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -27,13 +31,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chassis.errors import ServiceError, problem_response
 from chassis.state import chassis_state
 
-__all__ = ["HEADER", "DeadlineExceeded", "DeadlineMiddleware", "check", "remaining_s"]
+__all__ = ["HEADER", "DeadlineExceeded", "DeadlineMiddleware", "check", "remaining_s", "suspended"]
 
 log = logging.getLogger(__name__)
 
 HEADER = "x-deadline-ms"
 _HEADER_BYTES = HEADER.encode()
-_EXEMPT = ("/health/", "/ops/")
+_EXEMPT = ("/health/", "/ops/", "/docs", "/redoc", "/openapi.json")
 
 
 @dataclass
@@ -56,6 +60,17 @@ def remaining_s() -> float | None:
     """Seconds until the current request's deadline (<= 0: passed), or None when it has none."""
     deadline = _deadline_var.get()
     return None if deadline is None else deadline.at - time.monotonic()
+
+
+@contextlib.contextmanager
+def suspended() -> Iterator[None]:
+    """No deadline inside: for compensation and cleanup (releasing what a dropped request
+    reserved), which must run however late it is."""
+    token = _deadline_var.set(None)
+    try:
+        yield
+    finally:
+        _deadline_var.reset(token)
 
 
 def check(before: str) -> None:
@@ -83,7 +98,7 @@ class DeadlineMiddleware:
             return
         state = chassis_state(scope["app"])
         settings = state.live.current.deadline
-        budget_s = _received_s(scope)
+        budget_s = _received_s(scope) if settings.from_callers else None
         if budget_s is None:
             budget_s = settings.edge_s
         else:
@@ -120,10 +135,9 @@ class DeadlineMiddleware:
 
 
 def _received_s(scope: Scope) -> float | None:
+    """The header's seconds: whole milliseconds, 0 to 999999999; anything else is as if absent
+    (the caller's hint, not its request)."""
     for key, value in scope.get("headers", ()):
         if key == _HEADER_BYTES:
-            try:
-                return int(value) / 1000
-            except ValueError:
-                return None  # not a number: as if absent (it is the caller's hint, not its request)
+            return int(value) / 1000 if value.isdigit() and len(value) <= 9 else None
     return None

@@ -130,7 +130,7 @@ class Downstream:
 
     def _on_settings(self, old: ServiceSettings, new: ServiceSettings) -> None:
         self.breaker.apply(new.breaker)
-        self.bulkhead.settings = new.bulkhead
+        self.bulkhead.apply(new.bulkhead)
         self._client.timeout = _timeout(new.http)
 
     async def aclose(self) -> None:
@@ -261,8 +261,8 @@ class Downstream:
             return None
         cap = min(retries.backoff_max_s, retries.backoff_base_s * 2 ** (attempt - 1))
         backoff = random.uniform(0, cap)  # "full jitter": spreads the retries of many callers
-        if time.perf_counter() + backoff >= ends:
-            return None
+        if time.perf_counter() + backoff + _MIN_ATTEMPT_S >= ends:
+            return None  # an attempt with next to no time left would start work no one awaits
         metrics.record("retried")
         return backoff
 
@@ -299,6 +299,7 @@ class Downstream:
 
 _RELAYED_HEADERS = ("Retry-After", "WWW-Authenticate")
 _RETRIED_STATUSES = frozenset({502, 503, 504})
+_MIN_ATTEMPT_S = 0.05  # a retry must leave its attempt at least this long
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -113,6 +113,11 @@ class DeadlineSettings(BaseModel):
         "BFF budget); None: none, unless the caller sent one",
     )
     max_s: float = Field(60.0, gt=0, description="a received deadline further out than this is cut to it")
+    from_callers: bool = Field(
+        True,
+        description="take X-Deadline-Ms from callers; the gateways, which face the internet, do not (a "
+        "client's short deadline would time their calls out and open the breakers everyone shares)",
+    )
 
 
 class ServerSettings(BaseModel):

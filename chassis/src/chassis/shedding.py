@@ -20,7 +20,7 @@ behind another, or served without the chassis server), inside the chassis
 The limit is AIMD (Netflix concurrency-limits' ``AIMDLimit``), not Gradient or Vegas: those read
 queueing from each latency's ratio to a minimum one, which Python's latencies on 2 shared cores
 (GC pauses, routes 100x apart) make noise. AIMD needs a yes/no signal on an absolute target: an
-answer later than ``latency_target_s``, a 503/504, or a loop lag over ``max_loop_lag_s`` cuts the
+answer later than ``latency_target_s`` or a loop lag over ``max_loop_lag_s`` cuts the
 limit by ``backoff_ratio``, once per generation of requests (a stall slows many: one cut). Timely
 answers raise it (+1 each under ``initial_limit``, then +1 per limit's worth while it is in use).
 """
@@ -55,7 +55,6 @@ SAMPLE_EVERY_S = 0.05  # the loop-lag sampler's sleep: one timer, fine enough to
 REPORT_EVERY_S = 5.0  # at most one "shedding" log line this often
 QUIET_S = 2.0  # this long without a shed request: shedding has stopped
 DEFAULT_LATENCY_TARGET_S = 1.0
-CONGESTED_STATUSES = frozenset({503, 504})  # the app's own "too busy" / "too late" answers
 RETRY_AFTER = {"Retry-After": "1"}
 
 _EXEMPT = frozenset(EXEMPT_PREFIXES)  # as chaos.py: /health, /ops, /docs, /openapi.json, /redoc
@@ -86,7 +85,9 @@ class AimdLimit:
         loop_lag_s: float = 0.0,
     ) -> None:
         """One admitted request answered (``load``: the requests it ran with, itself included)."""
-        if now - started > target_s or status in CONGESTED_STATUSES:
+        # Only this process's own signals: a 503/504 may be a downstream's outage or a caller's
+        # expired deadline (anyone can send X-Deadline-Ms: 0), neither of them our overload.
+        if now - started > target_s:
             self.congested(shed, since=started, now=now)
         elif loop_lag_s > shed.max_loop_lag_s:
             pass  # no growth while the loop is late: a request's own time leaves out its wait for it

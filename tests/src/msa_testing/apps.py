@@ -61,12 +61,19 @@ GatewayRunner = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[httpx
 
 
 @contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """The app on a real socket (uvicorn in this loop), so clients go through HTTP."""
+async def served(app: FastAPI, **options: Any) -> AsyncIterator[str]:
+    """The app on a real socket (uvicorn in this loop), so clients go through HTTP. ``options``:
+    more ``uvicorn.Config`` arguments (``**server_options(...)``: the server ``serve()`` runs)."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=3
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+            timeout_graceful_shutdown=3,
+            **options,
         )
     )
     task = asyncio.create_task(server.serve())

@@ -15,23 +15,14 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from chassis.app import EDGE_EVENTS
+from chassis.breakers import RollingMetrics
 from ops_dashboard.breakers.repository import ReplicaReport
 
 __all__ = ["EDGE_EVENTS", "EVENTS", "RateHistory", "aggregate", "aggregate_edge", "state_label"]
 
-# As the chassis counts them (chassis.breakers.RollingMetrics.EVENTS, chassis.app.EDGE_EVENTS);
-# an event a replica does not report (an older chassis) counts 0.
-EVENTS = (
-    "success",
-    "failure",
-    "timeout",
-    "short_circuited",
-    "rejected",
-    "retried",
-    "fallback_success",
-    "fallback_failure",
-)
-EDGE_EVENTS = ("rate_limited", "shed", "deadline_exceeded")
+# As the chassis counts them; an event a replica does not report (an older chassis) counts 0.
+EVENTS = RollingMetrics.EVENTS
 PERCENTILES = ("p50", "p90", "p99")
 # Label order when replicas disagree: the alarming state first.
 _STATE_ORDER = ("open", "half-open", "closed")

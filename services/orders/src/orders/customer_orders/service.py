@@ -20,7 +20,7 @@ import logging
 import uuid
 from typing import Any
 
-from chassis import Downstream
+from chassis import Downstream, deadline
 from chassis.http import path_segment
 from chassis.store import Database
 from orders.customer_orders import repository
@@ -153,7 +153,8 @@ async def release_reservation(inventory: Downstream, order_id: str) -> None:
 async def _forget(db: Database, order_id: str) -> None:
     """Free the key of an attempt that holds no stock. If our store fails, recovery does it."""
     try:
-        await db.write(lambda conn: repository.drop_claim(conn, order_id))
+        with deadline.suspended():  # a dropped request's cleanup runs however late it is
+            await db.write(lambda conn: repository.drop_claim(conn, order_id))
     except Exception as exc:
         log.warning("order attempt %s left for recovery (%s)", order_id, type(exc).__name__)
 
@@ -162,7 +163,8 @@ async def _undo(db: Database, inventory: Downstream, order_id: str) -> None:
     """Release whatever the attempt may have reserved, then free its key; on failure the claim
     stays and ``recover_abandoned`` finishes the job."""
     try:
-        await release_reservation(inventory, order_id)
+        with deadline.suspended():
+            await release_reservation(inventory, order_id)
     except Exception as exc:
         log.warning(
             "reservation of %s not released yet, left for recovery (%s)", order_id, type(exc).__name__
