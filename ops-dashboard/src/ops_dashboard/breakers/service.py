@@ -15,8 +15,8 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from chassis import RollingMetrics
 from chassis.app import EDGE_EVENTS
-from chassis.breakers import RollingMetrics
 from ops_dashboard.breakers.repository import ReplicaReport
 
 __all__ = ["EDGE_EVENTS", "EVENTS", "RateHistory", "aggregate", "aggregate_edge", "state_label"]
