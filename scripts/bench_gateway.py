@@ -29,6 +29,7 @@ from pathlib import Path
 
 from msa_cli.devstack import DevStack, free_port
 from msa_testing.bench import (
+    BELOW_CAPACITY,
     background_process,
     cpu_seconds,
     nginx_proxy,
@@ -101,7 +102,11 @@ def main() -> None:
         (state / "logs").mkdir()
         sink = stack.enter_context(span_sink())
         dev = DevStack(
-            compose_file=REPO / "docker-compose.yml", state_dir=state, free_ports=True, zipkin_url=sink
+            compose_file=REPO / "docker-compose.yml",
+            state_dir=state,
+            free_ports=True,
+            zipkin_url=sink,
+            env_overrides={"*": BELOW_CAPACITY},
         )
         dev.plan()
         stack.callback(dev.stop)

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 from msa_cli.devstack import DevStack
-from msa_testing.bench import nginx_proxy, span_sink, start_variant, wait_ok, wrk
+from msa_testing.bench import BELOW_CAPACITY, nginx_proxy, span_sink, start_variant, wait_ok, wrk
 from msa_testing.infra import start_postgres
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,7 +80,11 @@ def stack_on(exit_stack: ExitStack, state: Path, sink: str, database_urls: dict[
         state_dir=state,
         free_ports=True,
         zipkin_url=sink,
-        env_overrides={name: {"DATABASE_URL": url} for name, url in database_urls.items()},
+        # below capacity, as bench_gateway: load shedding with the code's default limits
+        env_overrides={
+            "*": BELOW_CAPACITY,
+            **{name: {"DATABASE_URL": url} for name, url in database_urls.items()},
+        },
     )
     dev.plan()
     exit_stack.callback(dev.stop)
