@@ -348,3 +348,39 @@ async def test_redis_down_admits_every_request_and_the_limits_come_back_by_thems
             statuses.append((await client.get("/things")).status_code)
             await asyncio.sleep(0.1)
         assert statuses[-2:] == [200, 429], statuses  # counted again, with no restart of the app
+
+
+async def test_a_slow_redis_delays_no_request_past_the_check_timeout_and_one_request_probes_it(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(own_redis.url, limits(api={"paths": ["/"], "per_ip": {"limit": 1, "period_s": 60}}))
+    logging.getLogger().addHandler(caplog.handler)
+    admin = aioredis.Redis.from_url(own_redis.url)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(logging.getLogger().removeHandler, caplog.handler)
+        stack.push_async_callback(admin.aclose)
+        await stack.enter_async_context(running(app))
+        client = await stack.enter_async_context(client_from(app, "198.51.100.2"))
+        assert (await client.get("/things")).status_code == 200
+        assert (await client.get("/things")).status_code == 429
+
+        await admin.client_pause(4000)  # Redis up, but answering no command for 4 s
+        began = time.monotonic()
+        answers = await asyncio.gather(*(client.get("/things") for _ in range(20)))
+        took_s = time.monotonic() - began
+        assert [a.status_code for a in answers] == [200] * 20  # admitted: fail open
+        # each waited for the check's 0.1 s, not the client's 1 s socket timeout nor the pause
+        assert took_s < 0.8, took_s
+        later = [(await client.get("/things")).status_code for _ in range(10)]
+        assert later == [200] * 10  # within the second after: not asked, not waited for
+        warnings = [r for r in caplog.records if r.name == "chassis.ratelimit"]
+        assert len(warnings) == 1
+        assert "slower than 0.1 s" in warnings[0].getMessage()
+
+        await admin.client_unpause()
+        statuses: list[int] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and statuses[-1:] != [429]:
+            statuses.append((await client.get("/things")).status_code)
+            await asyncio.sleep(0.2)
+        assert statuses[-1:] == [429], statuses  # limited again once Redis answers

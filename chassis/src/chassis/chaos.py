@@ -18,14 +18,13 @@ from fastapi import Request
 
 from chassis import deadline
 from chassis.errors import ServiceError
+from chassis.paths import exempt, under_prefix
 from chassis.settings import ChaosSettings
 from chassis.state import chassis_state
 
-__all__ = ["EXEMPT_PREFIXES", "ChaosFault", "Faults", "faults_for", "inject_faults", "under_prefix"]
+__all__ = ["ChaosFault", "Faults", "faults_for", "inject_faults"]
 
 log = logging.getLogger(__name__)
-
-EXEMPT_PREFIXES = ("/health", "/ops", "/docs", "/openapi.json", "/redoc")
 
 
 class ChaosFault(ServiceError):
@@ -43,7 +42,7 @@ class Faults:
 
 def faults_for(chaos: ChaosSettings, path: str) -> Faults:
     """The service-wide values, overridden by every matching ``chaos.routes`` prefix, longest last."""
-    if any(under_prefix(path, prefix) for prefix in EXEMPT_PREFIXES):
+    if exempt(path):
         return Faults(0.0, 0)
     error_rate, latency_ms = chaos.error_rate, chaos.latency_ms
     # Shorter prefixes first, so a longer one overrides only the values it sets.
@@ -54,13 +53,6 @@ def faults_for(chaos: ChaosSettings, path: str) -> Faults:
         if route.latency_ms is not None:
             latency_ms = route.latency_ms
     return Faults(error_rate, latency_ms)
-
-
-def under_prefix(path: str, prefix: str) -> bool:
-    """``path`` is ``prefix`` or below it, matched on whole segments (``/auth`` covers ``/auth/me``,
-    not ``/authority``)."""
-    prefix = prefix.rstrip("/") or "/"
-    return prefix == "/" or path == prefix or path.startswith(prefix + "/")
 
 
 async def inject_faults(request: Request) -> None:

@@ -29,6 +29,7 @@ from opentelemetry import trace
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chassis.errors import ServiceError, problem_response
+from chassis.paths import exempt
 from chassis.state import chassis_state
 
 __all__ = ["HEADER", "DeadlineExceeded", "DeadlineMiddleware", "check", "remaining_s", "suspended"]
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 
 HEADER = "x-deadline-ms"
 _HEADER_BYTES = HEADER.encode()
-_EXEMPT = ("/health/", "/ops/", "/docs", "/redoc", "/openapi.json")
 
 
 @dataclass
@@ -93,7 +93,7 @@ class DeadlineMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(_EXEMPT):
+        if scope["type"] != "http" or exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
         state = chassis_state(scope["app"])

@@ -22,13 +22,14 @@ bounded, and sessions are made by logins, which the ``login`` group limits per a
 
 Over a limit: 429 problem+json (the draft's ``quota-exceeded`` problem type) with
 ``Retry-After`` and the ``RateLimit-Policy``/``RateLimit`` fields, which admitted answers of a
-limited group carry too. Redis unreachable: requests are admitted (fail open), with a warning at
-most every ``WARN_EVERY_S``, and Redis is asked again a second later. Health, ops and the API
-documents are never limited.
+limited group carry too. Redis unreachable, or not answering within ``CHECK_TIMEOUT_S``:
+requests are admitted (fail open), with a warning at most every ``WARN_EVERY_S``, and a second
+later one request asks Redis again. Health, ops and the API documents are never limited.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import logging
@@ -48,9 +49,9 @@ from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chassis.chaos import EXEMPT_PREFIXES, under_prefix
 from chassis.errors import PROBLEM_JSON, ServiceError, problem_response
 from chassis.middleware import RequestContextMiddleware
+from chassis.paths import exempt, under_prefix
 from chassis.state import chassis_state
 
 __all__ = [
@@ -72,6 +73,9 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "msa:rl"
 WARN_EVERY_S = 10.0  # Redis unreachable: at most one warning this often
 RETRY_REDIS_S = 1.0  # and no request asks it again sooner (a black-holed Redis costs one timeout a second)
+# A slow Redis (not down: paused, swapping, far away) delays each request at most this long, then
+# the request is admitted as if Redis were down: a limit is not worth a slow edge.
+CHECK_TIMEOUT_S = 0.1
 # https://www.ietf.org/archive/id/draft-ietf-httpapi-ratelimit-headers-11.txt, section 5.1
 QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
 _GROUP_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -342,7 +346,7 @@ class RateLimitMiddleware:
         state = chassis_state(scope["app"])
         current = state.live.current  # one snapshot for the whole check
         settings: RateLimitSettings = current.rate_limit
-        if not settings.enabled or any(under_prefix(path, prefix) for prefix in EXEMPT_PREFIXES):
+        if not settings.enabled or exempt(path):
             return None
         match = settings.group_for(scope["method"], path)
         if match is None:
@@ -357,15 +361,21 @@ class RateLimitMiddleware:
             checks.append((f"{base}:ip:{address_bucket(client[0])}", f"{name}-ip", group.per_ip))
         if not checks or time.monotonic() < self._retry_at:
             return None
+        if self._retry_at:  # Redis failed lately: this request alone asks it again, for a second
+            self._retry_at = time.monotonic() + RETRY_REDIS_S
         try:
             with suppress_instrumentation():  # bookkeeping, not a step of the request's trace
-                return await check_quotas(state.redis, checks)
-        except (RedisError, OSError) as exc:
+                async with asyncio.timeout(CHECK_TIMEOUT_S):
+                    verdict = await check_quotas(state.redis, checks)
+            self._retry_at = 0.0
+            return verdict
+        except (RedisError, OSError, TimeoutError) as exc:
             now = time.monotonic()
             self._retry_at = now + RETRY_REDIS_S
             if now - self._warned_at >= WARN_EVERY_S:
                 self._warned_at = now
-                log.warning("rate limits not checked, requests admitted: Redis unreachable (%r)", exc)
+                problem = f"slower than {CHECK_TIMEOUT_S:g} s" if isinstance(exc, TimeoutError) else repr(exc)
+                log.warning("rate limits not checked, requests admitted: Redis unreachable (%s)", problem)
             return None
 
 
@@ -401,7 +411,7 @@ def _document_429(app: FastAPI) -> None:
         schema = build()  # cached by the chassis generator: changed here once
         if fresh:
             for path, operations in schema.get("paths", {}).items():
-                if any(under_prefix(path, prefix) for prefix in EXEMPT_PREFIXES):
+                if exempt(path):
                     continue
                 for operation in operations.values():
                     answer = operation.setdefault("responses", {}).setdefault(

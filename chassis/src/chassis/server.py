@@ -43,8 +43,9 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from chassis.context import request_id_var
 from chassis.errors import problem_response
 from chassis.middleware import _SAFE_REQUEST_ID, access_log
+from chassis.paths import exempt
 from chassis.settings import ServerSettings
-from chassis.shedding import LoadShedder, exempt, overloaded_response
+from chassis.shedding import LoadShedder, overloaded_response
 
 __all__ = ["LimitedHttpProtocol", "server_options"]
 

@@ -41,13 +41,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chassis.bff import BffSettings
 from chassis.breakers import RollingCounts
-from chassis.chaos import EXEMPT_PREFIXES
 from chassis.errors import problem_response
 from chassis.middleware import RequestContextMiddleware
+from chassis.paths import exempt
 from chassis.settings import LiveSettings, ServiceSettings, ShedSettings
 from chassis.state import chassis_state, provide
 
-__all__ = ["AimdLimit", "LoadShedder", "LoadShedding", "exempt", "install", "overloaded_response"]
+__all__ = ["AimdLimit", "LoadShedder", "LoadShedding", "install", "overloaded_response"]
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,6 @@ REPORT_EVERY_S = 5.0  # at most one "shedding" log line this often
 QUIET_S = 2.0  # this long without a shed request: shedding has stopped
 DEFAULT_LATENCY_TARGET_S = 1.0
 RETRY_AFTER = {"Retry-After": "1"}
-
-_EXEMPT = frozenset(EXEMPT_PREFIXES)  # as chaos.py: /health, /ops, /docs, /openapi.json, /redoc
-_EXEMPT_UNDER = tuple(prefix + "/" for prefix in EXEMPT_PREFIXES)
 
 
 class AimdLimit:
@@ -284,11 +281,6 @@ class LoadShedding:
             await self.app(scope, receive, timed_send)
         finally:
             shedder.answered(started, answered_at or time.monotonic(), status, load)
-
-
-def exempt(path: str) -> bool:
-    """Health, ops and docs routes: never shed nor counted."""
-    return path in _EXEMPT or path.startswith(_EXEMPT_UNDER)
 
 
 def overloaded_response(path: str) -> JSONResponse:
