@@ -2,6 +2,7 @@
 #   docker compose build                  (compose passes the three build args below)
 #   docker build --build-arg SERVICE=catalog --build-arg PYTHON_IMAGE=... --build-arg UV_IMAGE=... .
 # SERVICE is a workspace member's name, which is also its console script: the container runs it.
+# (The one exception, msa-cli for the `load` profile, has compose name its command: `msa load`.)
 # The base images are pinned in .env only. The health probe lives in docker-compose.yml.
 ARG PYTHON_IMAGE
 ARG UV_IMAGE

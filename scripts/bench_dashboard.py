@@ -72,7 +72,7 @@ def report(service: int, replica: int, rng: random.Random) -> str:
     breakers = []
     for b in range(BREAKERS_PER_SERVICE):
         success, failure, timeout = rng.randint(0, 3000), rng.randint(0, 200), rng.randint(0, 50)
-        short = rng.randint(0, 100)
+        short, bad_request = rng.randint(0, 100), rng.randint(0, 30)
         breakers.append(
             {
                 "name": f"svc-{service}->dep-{b}",
@@ -80,13 +80,14 @@ def report(service: int, replica: int, rng: random.Random) -> str:
                 "window_s": 10,
                 "counts": {
                     "success": success,
+                    "bad_request": bad_request,
                     "failure": failure,
                     "timeout": timeout,
                     "short_circuited": short,
                     "fallback_success": short,
                     "fallback_failure": 0,
                 },
-                "request_count": success + failure + timeout + short,
+                "request_count": success + bad_request + failure + timeout + short,
                 "error_percentage": round(100 * (failure + timeout) / max(success + failure + timeout, 1), 1),
                 "latency_ms": {
                     "p50": rng.uniform(1, 20),

@@ -3,7 +3,9 @@ ops-dashboard, redis-server as real processes): traffic makes the gateway's brea
 stopping catalog turns it red and Open, starting catalog turns it back, and an error log event
 published on the alerts channel shows up with its Zipkin link. Screenshot: test-artifacts/dashboard.png.
 Reports of two replicas, built by the chassis' own counters, show their summed rejected and retried
-calls and edge refusals (test-artifacts/dashboard-edge.png).
+calls and edge refusals (test-artifacts/dashboard-edge.png). Reports of 52 breakers from 2-3 replicas
+per caller make the wall: grouped by caller, sorted, summed, linked to Zipkin, with the time since
+each state began (test-artifacts/dashboard-wall.png).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +32,11 @@ from chassis import RollingMetrics
 from chassis.app import EDGE_EVENTS, METRICS_CHANNEL
 from chassis.breakers import RollingCounts
 from msa_cli.devstack import free_port
+from msa_testing.browser import CHROMIUM, CHROMIUM_ARGS
 from msa_testing.fixtures import Topology
 
 pytestmark = [pytest.mark.system, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 BREAKER = "gateway-web->catalog"
 ZIPKIN_UI = "http://127.0.0.1:9411"
@@ -60,9 +54,26 @@ CARD_JS = """
     r: Number(card.querySelector('.circle').getAttribute('r')),
     rate: card.querySelector('.rate').textContent,
     spark: card.querySelector('.spark-line').getAttribute('points'),
+    since: card.querySelector('.since').textContent,
+    traces: card.querySelector('.traces').getAttribute('href'),
     text: card.innerText,
   };
 }
+"""
+# The whole wall as rendered: groups in order, each with its cards in order.
+WALL_JS = """
+() => [...document.querySelectorAll('#breakers > .group')].map((group) => ({
+  caller: group.dataset.caller,
+  title: group.querySelector('.group-title').textContent,
+  cards: [...group.querySelectorAll('.breaker')].map((card) => {
+    const t = (sel) => card.querySelector(sel).textContent;
+    return {
+      name: card.dataset.name, callee: t('.name'), state: card.dataset.state, label: t('.label'),
+      since: t('.since'), error: t('.error'), hosts: t('.c-hosts'), traces: card.querySelector('.traces').href,
+      counts: [t('.c-success'), t('.c-short'), t('.c-bad'), t('.c-timeout'), t('.c-rejected'), t('.c-failure')],
+    };
+  }),
+}))
 """
 # The edge table as rendered: one row per service.
 EDGE_JS = """
@@ -175,6 +186,9 @@ async def test_dashboard_shows_breakers_outage_recovery_and_alerts(
                 assert "/s" in healthy["rate"]
                 assert "rejected " in healthy["text"]
                 assert "retried " in healthy["text"]
+                assert "bad req " in healthy["text"]
+                assert healthy["since"].startswith("≥")  # closed when first seen: since unknown
+                assert healthy["traces"] == f"{ZIPKIN_UI}/zipkin/?serviceName=catalog&lookback=15m&limit=10"
                 # The gateway publishes its edge counts with its breakers: a row, zeros or not.
                 await page.wait_for_selector('#edge-rows tr[data-name="gateway-web"]', timeout=10_000)
 
@@ -192,6 +206,7 @@ async def test_dashboard_shows_breakers_outage_recovery_and_alerts(
                         timeout_s=25,
                     )
                     assert "failed" in failing["text"]
+                    assert re.fullmatch(r"\d+s", failing["since"]), "the change was seen: no lower bound"
                     await page.wait_for_selector(
                         '#services li[data-name="catalog"][data-status="unreachable"]', timeout=10_000
                     )
@@ -224,17 +239,24 @@ async def test_dashboard_shows_breakers_outage_recovery_and_alerts(
 
 
 def metrics_payload(
-    service: str, replica: str, breakers: dict[str, dict[str, int]], edge: dict[str, int] | None
+    service: str,
+    replica: str,
+    breakers: dict[str, dict[str, int]],
+    edge: dict[str, int] | None,
+    states: Mapping[str, str] | None = None,
 ) -> str:
     """A replica's report as chassis.app._publish_metrics sends it, counted by the chassis' own
-    RollingMetrics and RollingCounts (``edge`` None: a replica of an older chassis)."""
+    RollingMetrics and RollingCounts (``edge`` None: a replica of an older chassis; ``states``:
+    breakers not closed)."""
     snapshots = []
     for name, events in breakers.items():
         metrics = RollingMetrics()
         for event, n in events.items():
             for _ in range(n):
-                metrics.record(event, 20.0 if event in ("success", "failure", "timeout") else None)
-        snapshots.append({"name": name, "state": "closed", **metrics.snapshot()})
+                answered = event in ("success", "bad_request", "failure", "timeout")
+                metrics.record(event, 20.0 if answered else None)
+        state = (states or {}).get(name, "closed")
+        snapshots.append({"name": name, "state": state, **metrics.snapshot()})
     report: dict[str, Any] = {"service": service, "replica": replica, "breakers": snapshots}
     if edge is not None:
         counts = RollingCounts(EDGE_EVENTS)
@@ -295,6 +317,7 @@ class DashboardOnOwnRedis:
             "PORT": str(self.port),
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "ZIPKIN_ENDPOINT": "",
+            "ZIPKIN_UI_URL": ZIPKIN_UI,
             "LOG_LEVEL": "WARNING",
         }
         self.dashboard = subprocess.Popen(
@@ -432,4 +455,192 @@ async def test_page_shows_rejected_retried_and_edge_counts(
             await page.screenshot(path=str(ARTIFACTS / "dashboard-edge.png"), full_page=True)
             assert page_errors == []
         finally:
+            await browser.close()
+
+
+# The wall: 52 breakers of three callers, each reported by 2-3 replicas.
+WALL_REPLICAS = {
+    "gateway-web": ["gw-1", "gw-2", "gw-3"],
+    "gateway-mobile": ["m-1", "m-2"],
+    "orders": ["o-1", "o-2"],
+}
+WALL_CALLEES = {"gateway-web": 24, "gateway-mobile": 16, "orders": 12}
+PARTIAL = "gateway-web->svc-07"  # not on gw-3 (a breaker only a newer version has): 2 hosts
+MIXED = "gateway-web->svc-11"  # open on gw-2 only: replicas disagree for a moment
+OPENS = "gateway-web->svc-05"  # closed, then open: a change the dashboard sees
+
+
+def wall_events(i: int, r: int) -> dict[str, int]:
+    """Varied, deterministic counts of breaker ``i`` on replica ``r`` (ties in error % included)."""
+    return {
+        "success": 20 + (i * 7 + r * 3) % 50,
+        "bad_request": (i + r) % 4,
+        "failure": (i % 5) * (r + 1),
+        "timeout": r if i % 3 == 0 else 0,
+        "rejected": 2 if i % 7 == 0 else 0,
+        "retried": 1 if i % 4 == 0 else 0,
+    }
+
+
+def wall_reports(phase: int) -> dict[tuple[str, str], dict[str, dict[str, int]]]:
+    """(service, replica) -> breaker -> events; in phase 2 ``OPENS`` is open everywhere."""
+    reports: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
+    for service, replicas in WALL_REPLICAS.items():
+        for r, replica in enumerate(replicas):
+            breakers = reports.setdefault((service, replica), {})
+            for i in range(WALL_CALLEES[service]):
+                name = f"{service}->svc-{i:02d}"
+                if name == PARTIAL and replica == "gw-3":
+                    continue
+                breakers[name] = (
+                    {"failure": 3, "short_circuited": 30}
+                    if phase == 2 and name == OPENS
+                    else wall_events(i, r)
+                )
+    return reports
+
+
+def wall_states(phase: int, replica: str) -> dict[str, str]:
+    states = {"gateway-mobile->svc-03": "open"}  # open from the start
+    if replica == "gw-2":
+        states[MIXED] = "open"
+    if phase == 2:
+        states[OPENS] = "open"
+    return states
+
+
+def expected_wall(
+    phase: int,
+) -> tuple[list[tuple[str, list[str]]], dict[str, dict[str, int]], dict[str, int]]:
+    """The order the page must show (the rule, recomputed from the inputs), the summed counts and
+    the reporting hosts of every breaker."""
+    sums: dict[str, dict[str, int]] = {}
+    hosts: dict[str, int] = {}
+    states: dict[str, set[str]] = {}
+    rates: dict[str, float] = {}
+    for (_, replica), breakers in wall_reports(phase).items():
+        for name, events in breakers.items():
+            total = sums.setdefault(name, {})
+            for event, n in events.items():
+                total[event] = total.get(event, 0) + n
+            hosts[name] = hosts.get(name, 0) + 1
+            states.setdefault(name, set()).add(wall_states(phase, replica).get(name, "closed"))
+            requests = sum(n for event, n in events.items() if event != "retried")
+            rates[name] = rates.get(name, 0.0) + requests / 10
+
+    def rank(name: str) -> tuple[bool, float, float, str]:
+        c = sums[name]
+        errors = c.get("failure", 0) + c.get("timeout", 0)
+        attempts = c.get("success", 0) + errors
+        error = round(100.0 * errors / attempts, 1) if attempts else 0.0
+        return (states[name] == {"closed"}, -error, -round(rates[name], 3), name)
+
+    groups: dict[str, list[str]] = {}
+    for name in sorted(sums, key=rank):
+        groups.setdefault(name.split("->")[0], []).append(name)
+    return list(groups.items()), sums, hosts
+
+
+async def test_the_wall_of_52_breakers_from_several_replicas(
+    dashboard_on_own_redis: DashboardOnOwnRedis, chromium: str
+) -> None:
+    """Grouped by caller, sorted (not closed first, then error %, then volume), counts summed over
+    the replicas, host counts, Zipkin links, and the time since each state began."""
+    from playwright.async_api import async_playwright
+
+    stack = dashboard_on_own_redis
+    ARTIFACTS.mkdir(exist_ok=True)
+    phases = {
+        phase: [
+            metrics_payload(service, replica, breakers, None, wall_states(phase, replica))
+            for (service, replica), breakers in wall_reports(phase).items()
+        ]
+        for phase in (1, 2)
+    }
+    phase = 1
+
+    async def publish() -> None:  # every replica once every half second, as long as the test runs
+        client = aioredis.Redis(port=stack.redis_port)
+        try:
+            while True:
+                for payload in phases[phase]:
+                    await client.publish(METRICS_CHANNEL, payload)
+                await asyncio.sleep(0.5)
+        finally:
+            await client.aclose()
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
+        )
+        publisher = asyncio.create_task(publish())
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            page_errors: list[str] = []
+            page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+            await page.goto(stack.url + "/")
+            await page.wait_for_selector('#redis[data-status="up"]', timeout=10_000)
+            await page.wait_for_function(
+                "() => document.querySelectorAll('.breaker').length === 52", timeout=15_000
+            )
+            await asyncio.sleep(2.5)  # a while in phase 1: the states the dashboard found age
+            phase = 2
+            opened = await page.wait_for_selector(
+                f'.breaker[data-name="{OPENS}"][data-state="open"]', timeout=10_000
+            )
+            assert opened is not None
+            await asyncio.sleep(1.2)  # a tick or so: every replica's phase-2 report is in
+            wall = await page.evaluate(WALL_JS)
+            order, sums, hosts = expected_wall(2)
+
+            # Grouped by caller (a group per caller, cards named by callee), in the rule's order.
+            assert [(g["caller"], [c["name"] for c in g["cards"]]) for g in wall] == order
+            assert [g["title"] for g in wall] == [f"{caller} ({len(names)})" for caller, names in order]
+            cards = {c["name"]: c for g in wall for c in g["cards"]}
+            assert len(cards) == 52
+            assert wall[0]["cards"][0]["state"] in ("open", "mixed")
+            assert cards[MIXED]["label"] == "1 Open / 2 Closed"
+
+            for name, card in cards.items():
+                c = sums[name]
+                assert card["callee"] == name.split("->")[1]
+                assert card["counts"] == [
+                    f"ok {c.get('success', 0)}",
+                    f"short {c.get('short_circuited', 0)}",
+                    f"bad req {c.get('bad_request', 0)}",
+                    f"timeout {c.get('timeout', 0)}",
+                    f"rejected {c.get('rejected', 0)}",
+                    f"failed {c.get('failure', 0)}",
+                ], name
+                assert card["hosts"] == f"hosts {hosts[name]}", name
+                callee = name.split("->")[1]
+                assert card["traces"] == f"{ZIPKIN_UI}/zipkin/?serviceName={callee}&lookback=15m&limit=10"
+                # In this state since before the dashboard could tell: a lower bound. (Not MIXED: a
+                # tick between its replicas' first reports sees a change from closed, rightly.)
+                if name not in (OPENS, MIXED):
+                    assert re.fullmatch(r"≥\d+s", card["since"]), (name, card["since"])
+            assert (hosts[PARTIAL], hosts["orders->svc-00"], hosts["gateway-web->svc-00"]) == (2, 2, 3)
+            # The change to Open was seen: its exact age, a few seconds at most.
+            since = cards[OPENS]["since"]
+            assert re.fullmatch(r"\d+s", since), since
+            assert int(since[:-1]) <= 4, since
+            assert cards[OPENS]["label"] == "Open"
+            assert int(cards["gateway-web->svc-00"]["since"][1:-1]) >= 2
+
+            # Following the link stamps the moment into it: Zipkin Lens then runs the search.
+            link = page.locator(f'.breaker[data-name="{OPENS}"] a.traces')
+            await link.dispatch_event("pointerdown")
+            stamped = await link.get_attribute("href")
+            assert stamped is not None
+            base, _, end_ts = stamped.partition("&endTs=")
+            assert base == f"{ZIPKIN_UI}/zipkin/?serviceName=svc-05&lookback=15m&limit=10"
+            assert abs(int(end_ts) - time.time() * 1000) < 60_000
+            assert await link.get_attribute("target") == "_blank"
+
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-wall.png"), full_page=True)
+            assert page_errors == []
+        finally:
+            publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publisher
             await browser.close()

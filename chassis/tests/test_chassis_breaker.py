@@ -102,6 +102,7 @@ async def test_opens_short_circuits_half_opens_and_closes(server: FlakyServer, r
     counts = client.breaker.metrics.snapshot()["counts"]
     assert counts == {
         "success": 2,
+        "bad_request": 0,
         "failure": 3,
         "timeout": 0,
         "short_circuited": 1,
@@ -184,6 +185,28 @@ async def test_fallback_answers_and_is_counted(server: FlakyServer, redis_url: s
         await client.get_json("/x", fallback=broken)
     counts = client.breaker.metrics.snapshot()["counts"]
     assert (counts["failure"], counts["fallback_success"], counts["fallback_failure"]) == (2, 1, 1)
+    await client.aclose()
+
+
+async def test_a_4xx_is_a_bad_request_not_a_failure(server: FlakyServer, redis_url: str) -> None:
+    """Hystrix's bad request: the callee refused the request itself. It is relayed, takes no
+    fallback, never opens the circuit, and is left out of the error percentage; 429 ("not now")
+    is no fault of the request and stays an answer."""
+    client = _client(_settings(redis_url, fail_max=2), server.url)
+    fallbacks: list[str] = []
+    server.next_statuses = [404, 422, 404, 429]
+    for status in (404, 422, 404, 429):
+        with pytest.raises(DownstreamError) as refused:
+            await client.get_json("/x", fallback=lambda error: fallbacks.append(error.reason))
+        assert refused.value.status == status
+    assert (await client.get_json("/x"))["ok"] is True
+    assert client.breaker.state == "closed"
+    assert fallbacks == []
+    snapshot = client.breaker.metrics.snapshot()
+    counts = snapshot["counts"]
+    assert (counts["bad_request"], counts["failure"], counts["success"]) == (3, 0, 2)
+    assert snapshot["request_count"] == 5
+    assert snapshot["error_percentage"] == 0.0
     await client.aclose()
 
 

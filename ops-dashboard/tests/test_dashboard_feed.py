@@ -52,7 +52,7 @@ def breaker_report(name: str, state: str, **events: int) -> dict[str, Any]:
     for event, n in events.items():
         for _ in range(n):
             # Only calls that reached the downstream have a latency (chassis.http).
-            metrics.record(event, 20.0 if event in ("success", "failure", "timeout") else None)
+            metrics.record(event, 20.0 if event in ("success", "bad_request", "failure", "timeout") else None)
     return {"name": name, "state": state, **metrics.snapshot()}
 
 
@@ -131,6 +131,7 @@ async def test_two_replicas_of_one_breaker_combine(redis_url: str) -> None:
     assert view is not None
     assert view["counts"] == {
         "success": 10,
+        "bad_request": 0,
         "failure": 6,
         "timeout": 2,
         "short_circuited": 6,
@@ -158,10 +159,14 @@ async def test_two_replicas_of_one_breaker_combine(redis_url: str) -> None:
     assert reviews["rate"] == 3.0
 
 
-async def test_rejected_retried_and_edge_counts_combine_across_replicas(redis_url: str) -> None:
+async def test_rejected_retried_bad_requests_and_edge_counts_combine_across_replicas(redis_url: str) -> None:
     name = "gateway-web->catalog"
-    r1 = breaker_report(name, "closed", success=8, failure=2, rejected=3, retried=2, fallback_success=3)
-    r2 = breaker_report(name, "closed", success=10, timeout=2, short_circuited=1, rejected=4, retried=5)
+    r1 = breaker_report(
+        name, "closed", success=8, bad_request=2, failure=2, rejected=3, retried=2, fallback_success=3
+    )
+    r2 = breaker_report(
+        name, "closed", success=10, bad_request=3, timeout=2, short_circuited=1, rejected=4, retried=5
+    )
     async with running_dashboard(dashboard_settings(redis_url)) as (_, client):
         redis_client = aioredis.Redis.from_url(redis_url)
         await eventually(lambda: get_state(client), lambda s: s["redis"]["status"] == "up", what="subscribed")
@@ -193,6 +198,7 @@ async def test_rejected_retried_and_edge_counts_combine_across_replicas(redis_ur
     assert view is not None
     assert view["counts"] == {
         "success": 18,
+        "bad_request": 5,
         "failure": 2,
         "timeout": 2,
         "short_circuited": 1,
@@ -201,9 +207,10 @@ async def test_rejected_retried_and_edge_counts_combine_across_replicas(redis_ur
         "fallback_success": 3,
         "fallback_failure": 0,
     }
-    # Rejected calls count as requests (retries do not) but are left out of the error percentage.
-    assert view["request_count"] == (10 + 3) + (12 + 1 + 4)
-    assert view["rate"] == 3.0
+    # Rejected calls and bad requests count as requests (retries do not) but are left out of the
+    # error percentage.
+    assert view["request_count"] == (10 + 3 + 2) + (12 + 1 + 4 + 3)
+    assert view["rate"] == 3.5
     assert view["error_percentage"] == round(100 * 4 / 22, 1)
     assert view["latency_ms"]["p50"] == 20.0
     assert state["edge"] == [
@@ -224,7 +231,8 @@ async def test_rejected_retried_and_edge_counts_combine_across_replicas(redis_ur
             "freshness": 1.0,
         },
     ]
-    assert [b["service"] for b in state["breakers"]] == ["gateway-mobile", "gateway-web"]  # none of orders
+    # None of orders; the wall's order: 18.2 % errors before 0 %.
+    assert [b["service"] for b in state["breakers"]] == ["gateway-web", "gateway-mobile"]
 
 
 async def test_a_silent_replica_fades_then_expires(redis_url: str) -> None:

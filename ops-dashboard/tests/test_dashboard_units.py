@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
+from chassis import RollingMetrics
 from ops_dashboard.alerts.service import to_alert, trace_url
 from ops_dashboard.breakers.repository import MetricsStore
-from ops_dashboard.breakers.service import RateHistory, aggregate, aggregate_edge, state_label
+from ops_dashboard.breakers.service import (
+    RateHistory,
+    StateClock,
+    aggregate,
+    aggregate_edge,
+    state_label,
+    traces_url,
+)
 from ops_dashboard.settings import Settings, parse_service_urls
+
+
+def snapshot(name: str, state: str = "closed", **events: int) -> dict[str, Any]:
+    """One breaker as a replica publishes it, counted by the chassis' own RollingMetrics."""
+    metrics = RollingMetrics()
+    for event, n in events.items():
+        for _ in range(n):
+            metrics.record(event, 20.0 if event in ("success", "bad_request", "failure", "timeout") else None)
+    return {"name": name, "state": state, **metrics.snapshot()}
 
 
 def test_service_urls_parse_and_skip_blank_addresses() -> None:
@@ -123,7 +142,11 @@ def test_latency_is_weighted_by_calls_that_reached_the_downstream() -> None:
     """Rejected (bulkhead) and short-circuited calls have no latency: they must not weigh."""
     store = MetricsStore()
     for replica, p50, counts in (
-        ("busy", 10.0, {"success": 10, "rejected": 100, "short_circuited": 50, "retried": 30}),
+        (
+            "busy",
+            10.0,
+            {"success": 5, "bad_request": 5, "rejected": 100, "short_circuited": 50, "retried": 30},
+        ),
         ("calm", 30.0, {"success": 10}),
     ):
         requests = sum(n for event, n in counts.items() if event != "retried")
@@ -136,6 +159,118 @@ def test_latency_is_weighted_by_calls_that_reached_the_downstream() -> None:
     assert view["latency_ms"]["p50"] == 20.0
     assert view["request_count"] == 170
     assert view["error_percentage"] == 0.0
+
+
+def test_bad_requests_sum_over_replicas_and_stay_out_of_the_error_percentage() -> None:
+    store = MetricsStore()
+    store.update(
+        {
+            "service": "gw",
+            "replica": "a",
+            "breakers": [snapshot("gw->cat", success=6, bad_request=4, failure=2)],
+        },
+        seen_at=0.0,
+    )
+    store.update(
+        {"service": "gw", "replica": "b", "breakers": [snapshot("gw->cat", success=2, bad_request=7)]},
+        seen_at=0.0,
+    )
+    store.update(  # an older chassis: no bad_request at all
+        {"service": "gw", "replica": "c", "breakers": [{"name": "gw->cat", "counts": {"success": 3}}]},
+        seen_at=0.0,
+    )
+    (view,) = aggregate(store, now=0.5, stale_after_s=3, expire_after_s=10)
+    assert view["counts"]["bad_request"] == 11
+    assert view["counts"]["success"] == 11
+    assert view["error_percentage"] == round(100 * 2 / 13, 1)  # 2 failures of 13 verdicts
+    assert view["request_count"] == 12 + 9  # replica c reported no request_count
+    assert view["reporting_hosts"] == 3
+
+
+def _wall(*breakers: tuple[str, str, dict[str, int]]) -> list[dict[str, Any]]:
+    store = MetricsStore()
+    for n, (name, state, events) in enumerate(breakers):
+        service = name.split("->")[0]
+        store.update(
+            {"service": service, "replica": f"r{n}", "breakers": [snapshot(name, state, **events)]},
+            seen_at=0.0,
+        )
+    return aggregate(store, now=0.5, stale_after_s=3, expire_after_s=10, zipkin_ui_url="http://z:9411")
+
+
+def test_wall_sorts_by_error_then_volume_open_first_grouped_by_caller() -> None:
+    views = _wall(
+        ("web->catalog", "closed", {"success": 90, "failure": 10}),  # 10 %, 10/s
+        ("web->reviews", "closed", {"success": 5, "failure": 5}),  # 50 %
+        ("web->orders", "closed", {"success": 200}),  # 0 %, 20/s
+        ("web->auth-service", "closed", {"success": 20}),  # 0 %, 2/s
+        ("web->inventory", "open", {"short_circuited": 40}),  # open, no attempts: 0 %
+        ("mobile->catalog", "closed", {"success": 3, "failure": 7}),  # 70 %
+        ("mobile->reviews", "closed", {"success": 50}),
+        ("orders->inventory", "closed", {"success": 9, "timeout": 1}),  # 10 %, 1/s
+        ("orders->auth-service", "closed", {"success": 1}),
+    )
+    assert [v["name"] for v in views] == [
+        # web ranks first: its open circuit is the worst card; then error %, then volume
+        "web->inventory",
+        "web->reviews",
+        "web->catalog",
+        "web->orders",
+        "web->auth-service",
+        "mobile->catalog",
+        "mobile->reviews",
+        "orders->inventory",
+        "orders->auth-service",
+    ]
+    # grouped: each caller's cards are consecutive, named by their callee
+    callers = [v["service"] for v in views]
+    assert callers == sorted(callers, key=callers.index)
+    assert [v["callee"] for v in views[:2]] == ["inventory", "reviews"]
+
+
+def test_equal_errors_rank_by_volume_then_name() -> None:
+    views = _wall(
+        ("s->b", "closed", {"success": 10}),
+        ("s->a", "closed", {"success": 10}),
+        ("s->c", "closed", {"success": 30}),
+    )
+    assert [v["name"] for v in views] == ["s->c", "s->a", "s->b"]
+
+
+def test_cards_link_to_the_callees_traces_in_zipkin() -> None:
+    (view,) = _wall(("gateway-web->catalog", "closed", {"success": 1}))
+    assert view["traces_url"] == "http://z:9411/zipkin/?serviceName=catalog&lookback=15m&limit=10"
+    assert traces_url("http://z", "auth-service/login") == (
+        "http://z/zipkin/?serviceName=auth-service&lookback=15m&limit=10"
+    )
+    assert traces_url("http://z", "a&b=c") == "http://z/zipkin/?serviceName=a%26b%3Dc&lookback=15m&limit=10"
+    store = MetricsStore()
+    store.update({"service": "s", "replica": "r", "breakers": [snapshot("s->t")]}, seen_at=0.0)
+    assert aggregate(store, now=0.5, stale_after_s=3, expire_after_s=10)[0]["traces_url"] is None
+
+
+def test_state_clock_dates_changes_it_sees_and_bounds_the_rest() -> None:
+    clock = StateClock()
+
+    def tick(now: float, **states: str) -> dict[str, dict[str, Any]]:
+        views = [{"name": name, "state": state} for name, state in states.items()]
+        clock.record(views, now=now)
+        return {v["name"]: v for v in views}
+
+    seen = tick(100.0, a="closed", b="open")
+    assert seen["a"]["state_age_s"] == 0.0
+    assert seen["a"]["state_age_is_lower_bound"]  # already closed when first seen: since unknown
+    seen = tick(112.0, a="closed", b="open")
+    assert (seen["a"]["state_age_s"], seen["a"]["state_age_is_lower_bound"]) == (12.0, True)
+    seen = tick(113.0, a="mixed", b="open")  # replicas disagree for a moment: a change too
+    assert (seen["a"]["state_age_s"], seen["a"]["state_age_is_lower_bound"]) == (0.0, False)
+    seen = tick(114.0, a="open", b="closed")
+    assert (seen["a"]["state_age_s"], seen["a"]["state_age_is_lower_bound"]) == (0.0, False)
+    assert (seen["b"]["state_age_s"], seen["b"]["state_age_is_lower_bound"]) == (0.0, False)
+    seen = tick(126.5, a="open")  # b gone: forgotten
+    assert (seen["a"]["state_age_s"], seen["a"]["state_age_is_lower_bound"]) == (12.5, False)
+    seen = tick(127.0, a="open", b="closed")
+    assert seen["b"]["state_age_is_lower_bound"]  # back after being forgotten: since unknown again
 
 
 def test_edge_counts_sum_fresh_replicas_and_fade_with_silent_ones() -> None:

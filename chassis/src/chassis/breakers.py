@@ -262,10 +262,13 @@ class RollingMetrics:
     """One breaker's rolling counts (``EVENTS``) and latencies, over ``window_s`` seconds.
 
     ``rejected``: refused by the bulkhead (too many calls in flight); ``retried``: attempts after
-    the first (a call retried twice is one success or failure plus two ``retried``)."""
+    the first (a call retried twice is one success or failure plus two ``retried``);
+    ``bad_request``: the callee refused the request itself (a 4xx, ``chassis.http``): Hystrix's
+    bad request, a request but neither a success nor a failure of the callee."""
 
     EVENTS = (
         "success",
+        "bad_request",
         "failure",
         "timeout",
         "short_circuited",
@@ -303,11 +306,13 @@ class RollingMetrics:
             latencies = sorted(ms for _, ms in self._latencies)
         errors = counts["failure"] + counts["timeout"]
         attempts = counts["success"] + errors
+        # Hystrix: short-circuited, rejected and bad requests are requests (the volume) but are
+        # excluded from the error percentage.
+        refused = counts["short_circuited"] + counts["rejected"] + counts["bad_request"]
         return {
             "window_s": self.window_s,
             "counts": counts,
-            # Hystrix: short-circuited and rejected calls are excluded from the error percentage.
-            "request_count": attempts + counts["short_circuited"] + counts["rejected"],
+            "request_count": attempts + refused,
             "error_percentage": round(100.0 * errors / attempts, 1) if attempts else 0.0,
             "latency_ms": {f"p{p}": _percentile(latencies, p) for p in (50, 90, 99)},
         }

@@ -205,7 +205,7 @@ class Downstream:
         except (httpx.TransportError, _Failed):
             metrics.record("failure", _ms(start))
             raise DownstreamUnavailable(self.callee, "failure", self.breaker.retry_after_s()) from None
-        metrics.record("success", _ms(start))
+        metrics.record(_verdict(response), _ms(start))
         return response
 
     async def _attempts(
@@ -256,7 +256,7 @@ class Downstream:
             return None
         metrics = self.breaker.metrics
         counts = metrics.counts()
-        calls = counts["success"] + counts["failure"] + counts["timeout"]
+        calls = counts["success"] + counts["bad_request"] + counts["failure"] + counts["timeout"]
         if counts["retried"] >= retries.budget_ratio * calls + retries.min_per_s * metrics.window_s:
             return None
         cap = min(retries.backoff_max_s, retries.backoff_base_s * 2 ** (attempt - 1))
@@ -301,6 +301,14 @@ _RELAYED_HEADERS = ("Retry-After", "WWW-Authenticate")
 _RETRIED_STATUSES = frozenset({502, 503, 504})
 _MIN_ATTEMPT_S = 0.05  # a retry must leave its attempt at least this long
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _verdict(response: httpx.Response) -> str:
+    """The event of an answer the breaker counts as a success: a 4xx is the caller's request refused
+    (``bad_request``), no failure of the callee. Except 408 and 429: "not now", said of a request
+    that may well be fine (the callee is slow or over a limit), so they are no caller's fault."""
+    status = response.status_code
+    return "bad_request" if 400 <= status < 500 and status not in (408, 429) else "success"
 
 
 def _idempotent(method: str, headers: Mapping[str, str]) -> bool:

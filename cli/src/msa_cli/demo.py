@@ -10,12 +10,13 @@ import secrets
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-__all__ = ["DemoFailed", "Urls", "run"]
+from msa_cli.where import Urls
+
+__all__ = ["DemoFailed", "run"]
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 START_HINT = "start the platform first: docker compose up, or uv run msa dev up"
@@ -23,14 +24,6 @@ START_HINT = "start the platform first: docker compose up, or uv run msa dev up"
 
 class DemoFailed(Exception):
     """A step answered unexpectedly, or a gateway is not reachable."""
-
-
-@dataclass(frozen=True)
-class Urls:
-    web: str = "http://localhost:8080"
-    mobile: str = "http://localhost:8081"
-    dashboard: str = "http://localhost:8090"
-    zipkin: str = "http://localhost:9411"
 
 
 def _step(title: str) -> None:
@@ -173,11 +166,12 @@ def refresh_reuse(mobile: httpx.Client, tokens: dict[str, Any]) -> None:
 # ---- where to look --------------------------------------------------------------------------------
 
 
-def where_to_look(urls: Urls, trace_id: str) -> None:
-    _step("where to look")
-    _show("trace of the product page", f"{urls.zipkin}/zipkin/traces/{trace_id}")
-    _show("spans in Zipkin", _zipkin_spans(urls.zipkin, trace_id))
-    _show("ops dashboard", urls.dashboard)
+def open_next(urls: Urls, trace_id: str) -> None:
+    _step("open next")
+    _show("spans of the product page in Zipkin", _zipkin_spans(urls.zipkin, trace_id))
+    print(f"  1. the storefront (log in as alice / alice-password):  {urls.web}/", flush=True)
+    print(f"  2. the breaker wall (`uv run msa load` makes it move):  {urls.dashboard}/", flush=True)
+    print(f"  3. the product page's trace, hop by hop:                {urls.zipkin}/zipkin/traces/{trace_id}")
 
 
 def _zipkin_spans(zipkin: str, trace_id: str) -> str:
@@ -213,7 +207,7 @@ def run(urls: Urls) -> int:
             mobile_feed(mobile)
             bytes_ratio(web, mobile)
             refresh_reuse(mobile, tokens)
-            where_to_look(urls, trace_id)
+            open_next(urls, trace_id)
         except DemoFailed as exc:
             return _fail(str(exc))
         except httpx.TransportError as exc:

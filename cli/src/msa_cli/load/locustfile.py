@@ -1,0 +1,206 @@
+"""The journeys of `msa load`, run by Locust in a subprocess. msa never imports this module:
+importing locust monkey-patches the standard library with gevent.
+
+Four kinds of people, on both gateways. Visitors browse the listing, search, filter by category
+and open product pages (the app: its feed, page after page by cursor). Shoppers do the same, log
+in once and keep their session (web: cookie + CSRF token; app: bearer token, refreshed before it
+expires) and now and then place an order and look at their orders. Everyone waits 0.5-2 s between
+steps, as people do. Mind the edge (deploy/config-repo/gateway-*.yml): logins are limited per
+address (30 per 5 min) and gateway-web sheds above ~20 pages in flight.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from typing import Any
+
+from locust import HttpUser, between, events, task
+from locust.env import Environment
+
+WAIT = between(0.5, 2.0)
+# Requests of one kind share a row in the summary, whatever their id or query.
+LISTING, PAGE = "web /api/products", "web /api/products/{id}"
+SEARCH, CATEGORY = "web /api/products?q=", "web /api/products?category="
+FEED, FEED_NEXT, SCREEN = "mobile /m/products", "mobile /m/products?cursor=", "mobile /m/products/{id}"
+# An order may meet a product someone else just bought out: the shop's answer, not a fault.
+SOLD_OUT = "Insufficient stock"
+
+
+@events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]  # Locust's own hook
+def _options(parser: Any) -> None:
+    parser.add_argument("--web-url", default="http://localhost:8080", help="gateway-web")
+    parser.add_argument("--mobile-url", default="http://localhost:8081", help="gateway-mobile")
+
+
+@events.init.add_listener  # type: ignore[untyped-decorator]
+def _hosts(environment: Environment, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is not None:
+        WebVisitor.host = WebShopper.host = options.web_url
+        MobileVisitor.host = MobileShopper.host = options.mobile_url
+
+
+def _credentials(username: str) -> dict[str, str]:
+    return {"username": username, "password": f"{username}-password"}  # the dev-only seed users
+
+
+def _order_body(product_id: str) -> dict[str, Any]:
+    return {"lines": [{"product_id": product_id, "quantity": 1}]}
+
+
+def _accept_sold_out(answer: Any) -> None:
+    """201, or 409 because the product sold out meanwhile; anything else fails the request."""
+    if answer.status_code == 201 or (answer.status_code == 409 and SOLD_OUT in answer.text):
+        answer.success()
+    else:
+        answer.failure(f"{answer.status_code}: {answer.text[:200]}")
+
+
+class WebVisitor(HttpUser):
+    """Anonymous browser on gateway-web."""
+
+    weight = 2
+    wait_time = WAIT
+
+    def on_start(self) -> None:
+        self.cards: list[dict[str, Any]] = []
+        self.browse()
+
+    def _listing(self, name: str, **params: Any) -> None:
+        answer = self.client.get("/api/products", params=params, name=name)
+        if answer.status_code == 200:
+            self.cards = answer.json()["items"] or self.cards
+
+    @task(4)
+    def browse(self) -> None:
+        self._listing(LISTING, page=random.randint(1, 2), size=20)
+
+    @task(2)
+    def search(self) -> None:
+        brand = random.choice(self.cards)["brand"] if self.cards else "tent"
+        self._listing(SEARCH, q=brand)
+
+    @task(2)
+    def category(self) -> None:
+        chosen = random.choice(self.cards)["category"] if self.cards else "camping"
+        self._listing(CATEGORY, category=chosen)
+
+    @task(4)
+    def product_page(self) -> None:
+        if self.cards:
+            self.client.get(f"/api/products/{random.choice(self.cards)['id']}", name=PAGE)
+
+
+class WebShopper(WebVisitor):
+    """Logged in once (HttpOnly session cookie, kept by the client) and buying now and then."""
+
+    weight = 1
+    username = "alice"
+
+    def on_start(self) -> None:
+        super().on_start()
+        login = self.client.post("/auth/login", json=_credentials(self.username), name="web /auth/login")
+        self.csrf: str | None = login.json()["csrf_token"] if login.status_code == 200 else None
+
+    @task(1)
+    def order(self) -> None:
+        # Only what the listing showed with stock to spare; a user without a session browses on.
+        plenty = [c for c in self.cards if c["stock"] and c["stock"]["available"] >= 10]
+        if self.csrf is None or not plenty:
+            return
+        headers = {"X-CSRF-Token": self.csrf, "Idempotency-Key": f"load-{uuid.uuid4()}"}
+        body = _order_body(random.choice(plenty)["id"])
+        with self.client.post(
+            "/api/orders", json=body, headers=headers, name="web /api/orders", catch_response=True
+        ) as answer:
+            _accept_sold_out(answer)
+
+    @task(1)
+    def my_orders(self) -> None:
+        if self.csrf is not None:
+            self.client.get("/api/orders", name="web /api/orders")
+
+
+class MobileVisitor(HttpUser):
+    """Anonymous app user on gateway-mobile: the compact feed, paged by cursor."""
+
+    weight = 2
+    wait_time = WAIT
+
+    def on_start(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.cursor: str | None = None
+        self.feed()
+
+    def _page(self, name: str, **params: Any) -> None:
+        answer = self.client.get("/m/products", params=params, name=name)
+        if answer.status_code == 200:
+            feed = answer.json()
+            self.rows, self.cursor = feed["items"] or self.rows, feed["next_cursor"]
+
+    @task(3)
+    def feed(self) -> None:
+        self._page(FEED, limit=10)
+
+    @task(3)
+    def next_page(self) -> None:
+        # The end of the feed starts it over, as pulling to refresh does.
+        if self.cursor:
+            self._page(FEED_NEXT, cursor=self.cursor)
+        else:
+            self.feed()
+
+    @task(4)
+    def product_screen(self) -> None:
+        if self.rows:
+            self.client.get(f"/m/products/{random.choice(self.rows)['id']}", name=SCREEN)
+
+
+class MobileShopper(MobileVisitor):
+    """Holds a token pair from one login; renews it by refresh before the access token expires."""
+
+    weight = 1
+    username = "bob"
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.tokens: dict[str, Any] | None = None
+        self.renew_at = 0.0
+        answer = self.client.post("/auth/token", json=_credentials(self.username), name="mobile /auth/token")
+        if answer.status_code == 200:
+            self._keep(answer.json())
+
+    def _keep(self, tokens: dict[str, Any]) -> None:
+        self.tokens = tokens
+        self.renew_at = time.monotonic() + 0.8 * float(tokens["expires_in"])
+
+    def _bearer(self) -> dict[str, str] | None:
+        if self.tokens is not None and time.monotonic() >= self.renew_at:
+            refresh = {"refresh_token": self.tokens["refresh_token"]}
+            answer = self.client.post("/auth/refresh", json=refresh, name="mobile /auth/refresh")
+            if answer.status_code == 200:
+                self._keep(answer.json())
+            else:
+                self.tokens = None  # the session is over: browse on without one
+        return {"Authorization": f"Bearer {self.tokens['access_token']}"} if self.tokens else None
+
+    @task(1)
+    def order(self) -> None:
+        in_stock = [row for row in self.rows if row["in_stock"]]
+        auth = self._bearer()
+        if auth is None or not in_stock:
+            return
+        headers = {**auth, "Idempotency-Key": f"load-{uuid.uuid4()}"}
+        body = _order_body(random.choice(in_stock)["id"])
+        with self.client.post(
+            "/m/orders", json=body, headers=headers, name="mobile /m/orders", catch_response=True
+        ) as answer:
+            _accept_sold_out(answer)
+
+    @task(1)
+    def my_orders(self) -> None:
+        auth = self._bearer()
+        if auth is not None:
+            self.client.get("/m/orders", params={"limit": 10}, headers=auth, name="mobile /m/orders")
