@@ -74,6 +74,10 @@ def _overload(figures: dict[str, Any]) -> None:
         f"  shed 503s: {figures['shed_ms']} ms; accepted: {figures['accepted_ms']} ms (page budget 2000 ms); "
         f"gateway {figures['gateway_mib']} of {figures['gateway_limit_mib']} MiB; recovered: {figures['recovered']}"
     )
+    print(
+        f"  the same crowd honoring Retry-After: statuses {figures['polite_statuses']}, "
+        f"shed 503s {figures['polite_shed_ms']} ms, accepted {figures['polite_accepted_ms']} ms (probe)"
+    )
     print(f"  shedding off, the same crowd: {figures['unshed_summary']}")
 
 

@@ -38,7 +38,6 @@ from msa_testing.workspace import member_projects
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
 HADOLINT = Path(sys.prefix) / "bin" / "hadolint"
-# The Go binary itself: the package's bin/docker-compose wrapper exits 0 even on errors.
 # docker-compose.yml as written (anchors merged, nothing interpolated): what it references. A
 # service under `profiles:` (the `load` tool) is not part of the platform `docker compose up`
 # starts: left out here as compose leaves it out of the model (tests/containers/test_load.py

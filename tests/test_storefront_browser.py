@@ -5,12 +5,17 @@ and Idempotency-Key sent by the page); see it in "my orders"; write a review; th
 last request's trace, which Zipkin has. Reviews stopped: the banner says so and the shop still sells.
 Catalog stopped: a 503 with its Retry-After; orders stopped: the same, and the checkout clicked again
 once orders is back reuses its Idempotency-Key; failed logins: a 429 with its Retry-After. A write
-without the CSRF header is refused 403 problem+json.
+without the CSRF header is refused 403 problem+json; a tab whose session was replaced in another tab
+writes with the new session's token. On canned answers (edge cases a topology does not make at will):
+a malformed link, a late answer of a view left behind, pictures of other hosts, an unsampled trace,
+a cart in two currencies, and a refused CSRF token.
 Screenshots: test-artifacts/storefront.png, storefront-degraded.png, storefront-phone.png.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -20,6 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway_web.auth.service import CSRF_PROBLEM
+from gateway_web.storefront.router import STATIC_DIR
 from msa_testing.browser import CHROMIUM, CHROMIUM_ARGS
 from msa_testing.fixtures import Topology
 from msa_testing.infra import ZipkinServer
@@ -200,6 +207,7 @@ async def test_storefront_browse_buy_degrade_and_refuse(
                 assert refused["status"] == 403, refused
                 assert refused["type"] == PROBLEM
                 assert "X-CSRF-Token" in refused["body"]["detail"]
+                assert refused["body"]["type"] == CSRF_PROBLEM
             assert await page.evaluate(ORDER_COUNT) == before
 
             # ---- reviews stopped: the product page says so and the shop still sells
@@ -260,6 +268,21 @@ async def test_storefront_browse_buy_degrade_and_refuse(
             await phone.screenshot(path=str(ARTIFACTS / "storefront-phone.png"))
             await phone.close()
 
+            # ---- another tab logs in again (a new session, a new CSRF token); this tab, reloaded, still
+            # writes: it sends the token of the session it has now, not the one it logged in with
+            other = await context.new_page()
+            await other.goto(web + "/#/login")
+            await other.locator("#username").fill("alice")
+            await other.locator("#password").fill("alice-password")
+            # (the tab shows Log out at once, from the session it opened with: wait for the login itself)
+            async with other.expect_response(lambda r: r.url == f"{web}/auth/login") as relogin:
+                await other.locator("#login-form button[type=submit]").click()
+            assert (await relogin.value).status == 200
+            await other.locator("#logout-button").wait_for(state="visible")
+            await other.close()
+            await page.reload()
+            await page.locator("#logout-button").wait_for(state="visible")
+
             # ---- logged out; failed logins for one name until auth-service's limit: 429 and its Retry-After
             await page.locator("#logout-button").click()
             await page.locator("#login-link").wait_for(state="visible")
@@ -279,5 +302,184 @@ async def test_storefront_browse_buy_degrade_and_refuse(
 
             assert page_errors == []
             assert not [e for e in console_errors if "Content Security Policy" in e], console_errors
+        finally:
+            await browser.close()
+
+
+# ---- the page on canned answers ---------------------------------------------------------------------
+SHOP = "http://shop.test"  # never resolved: every request of the page is answered by the test
+SAMPLED, UNSAMPLED = "0" * 31 + "a", "0" * 31 + "b"
+FILE_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+
+
+def card(product_id: str, thumb_url: str) -> dict[str, Any]:
+    return {
+        "id": product_id,
+        "name": f"Product {product_id}",
+        "brand": "Brand",
+        "category": "tents",
+        "price": "10.00 EUR",
+        "price_cents": 1000,
+        "currency": "EUR",
+        "thumb_url": thumb_url,
+        "image_url": thumb_url,
+        "stock": None,
+        "rating": None,
+    }
+
+
+LISTING = [
+    card("p-1", "/img/products/p-1-thumb.jpg"),
+    card("p-2", "//evil.test/x.jpg"),
+    card("p-3", "/\\evil.test/x.jpg"),  # a browser reads it as //evil.test/x.jpg
+    card("p-4", "https://evil.test/x.jpg"),
+    card("p-5", "javascript:alert(1)"),
+]
+
+
+class CannedShop:
+    """Answers the page's requests: its files from the package, the API as each case needs."""
+
+    def __init__(self) -> None:
+        self.csrf_sent: list[str | None] = []
+
+    async def __call__(self, route: Any) -> None:
+        request = route.request
+        path = request.url.removeprefix(SHOP).split("?")[0]
+        if path == "/" or path.startswith("/storefront/") and path != "/storefront/config.json":
+            file = STATIC_DIR / ("index.html" if path == "/" else path.removeprefix("/storefront/"))
+            await route.fulfill(body=file.read_bytes(), content_type=FILE_TYPES[file.suffix])
+        elif path == "/storefront/config.json":
+            await self.json(
+                route,
+                {
+                    "zipkin_ui_url": "http://zipkin.test",
+                    "csrf_header": "X-CSRF-Token",
+                    "csrf_cookie": "msa_csrf",
+                },
+            )
+        elif path.startswith("/img/"):
+            await route.fulfill(
+                body='<svg xmlns="http://www.w3.org/2000/svg"/>', content_type="image/svg+xml"
+            )
+        elif path == "/auth/me":
+            await self.json(route, {"sub": "alice", "scope": "shop"})
+        elif path == "/auth/logout":
+            self.csrf_sent.append((await request.all_headers()).get("x-csrf-token"))
+            problem = {
+                "type": CSRF_PROBLEM,
+                "title": "Forbidden",
+                "status": 403,
+                "detail": "Send the CSRF token.",
+            }
+            await self.json(route, problem, status=403)
+        elif path == "/api/products":
+            await self.json(
+                route, {"items": LISTING, "total": len(LISTING), "page": 1, "size": 12}, trace=SAMPLED
+            )
+        elif path == "/api/products/p-late":  # answered after the shopper has moved on, degraded
+            await asyncio.sleep(1.5)
+            await self.json(route, {**card("p-late", ""), "latest_reviews": None}, degraded="reviews")
+        elif path == "/api/products/p-unsampled":
+            await self.json(
+                route, {**card("p-unsampled", ""), "latest_reviews": []}, trace=UNSAMPLED, flags="00"
+            )
+        else:
+            await route.fulfill(status=404, body="")
+
+    async def json(
+        self,
+        route: Any,
+        body: Any,
+        *,
+        status: int = 200,
+        trace: str = SAMPLED,
+        flags: str = "01",
+        degraded: str = "",
+    ) -> None:
+        headers = {"traceresponse": f"00-{trace}-{'0' * 15}1-{flags}"}
+        if degraded:
+            headers["X-Degraded"] = degraded
+        media = "application/problem+json" if status >= 400 else "application/json"
+        await route.fulfill(status=status, headers=headers, body=json.dumps(body), content_type=media)
+
+
+async def test_the_page_handles_what_the_topology_will_not_make_at_will(chromium: str) -> None:
+    from playwright.async_api import async_playwright
+
+    shop = CannedShop()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            context = await browser.new_context()
+            await context.route("**/*", shop)
+            page = await context.new_page()
+            page.set_default_timeout(10_000)
+            page_errors: list[str] = []
+            page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+
+            # ---- a malformed link is a "not found", not an exception
+            await page.goto(SHOP + "/#/product/%E0")
+            await page.locator("#not-found").wait_for()
+
+            # ---- pictures: this origin's only, however another host is spelled; a sampled trace is a link
+            await page.goto(SHOP + "/#/")
+            await page.locator("#products li.card").first.wait_for()
+            pictures = await page.evaluate(
+                "() => [...document.querySelectorAll('#products img')].map((i) => i.getAttribute('src'))"
+            )
+            assert pictures == ["/img/products/p-1-thumb.jpg"]
+            assert await page.locator("#trace-link").inner_text() == SAMPLED
+
+            # ---- the degraded answer of a view left behind does not reach the next view's banner
+            async with page.expect_response(lambda r: r.url.endswith("/p-late")):
+                await page.goto(SHOP + "/#/product/p-late")
+                await page.goto(SHOP + "/#/")
+            await page.locator("#products li.card").first.wait_for()
+            await page.evaluate("() => new Promise((resolve) => setTimeout(resolve, 200))")  # its json read
+            assert not await page.locator("#degraded").is_visible()
+
+            # ---- an unsampled trace is named, not linked: Zipkin never has it
+            await page.goto(SHOP + "/#/product/p-unsampled")
+            await page.locator("article.product").wait_for()
+            assert await page.locator("#trace-id").inner_text() == UNSAMPLED
+            assert await page.locator("#trace-link").count() == 0
+
+            # ---- a cart in two currencies: a total per currency, none converted
+            lines = [
+                {
+                    "product_id": "p-1",
+                    "name": "Tent",
+                    "price_cents": 1000,
+                    "currency": "EUR",
+                    "thumb_url": "",
+                    "quantity": 2,
+                },
+                {
+                    "product_id": "p-2",
+                    "name": "Boot",
+                    "price_cents": 550,
+                    "currency": "USD",
+                    "thumb_url": "",
+                    "quantity": 1,
+                },
+            ]
+            await page.evaluate("(lines) => localStorage.setItem('msa.cart', JSON.stringify(lines))", lines)
+            await page.goto(SHOP + "/#/cart")
+            assert await page.locator("#cart-total").inner_text() == "Total: 20.00 EUR + 5.50 USD"
+
+            # ---- a refused CSRF token: dropped, the session re-read, Log in offered instead of a dead Log out
+            await page.evaluate("() => { document.cookie = 'msa_csrf=stale; path=/'; }")
+            await page.reload()
+            await page.locator("#logout-button").click()
+            await page.locator("#login-link").wait_for(state="visible")
+            assert not await page.locator("#logout-button").is_visible()
+            assert "Log in again" in await page.locator("#notice-text").inner_text()
+            assert shop.csrf_sent == ["stale"]
+            assert "msa_csrf" not in await page.evaluate("() => document.cookie")
+
+            assert page_errors == []
         finally:
             await browser.close()

@@ -17,6 +17,7 @@ from chassis import (
     LiveSettings,
     ServiceSettings,
 )
+from msa_testing.downstreams import replica_client
 from msa_testing.infra import start_redis
 from msa_testing.servers import FlakyServer, flaky_server
 
@@ -40,23 +41,11 @@ def _settings(redis_url: str, **breaker: float) -> ServiceSettings:
     )
 
 
-def _client(settings: ServiceSettings, url: str, registry: BreakerRegistry | None = None) -> Downstream:
-    """One replica's client: its own registry and Redis connection, shared Redis state."""
-    return Downstream(
-        caller="caller",
-        callee="callee",
-        base_url=url,
-        live=LiveSettings(settings),
-        registry=registry or BreakerRegistry(),
-        breaker_redis=redis.Redis.from_url(settings.redis_url),
-    )
-
-
 @contextlib.asynccontextmanager
 async def _replica(settings: ServiceSettings, url: str, resync_s: float = 1.0) -> AsyncIterator[Downstream]:
     """A client whose registry shares breaker state as an app's lifespan does (``share``)."""
     registry = BreakerRegistry()
-    client = _client(settings, url, registry)
+    client = replica_client(settings, url, registry)
     sharing = asyncio.create_task(registry.share(settings.redis_url, resync_s=resync_s))
     try:
         yield client
@@ -75,7 +64,7 @@ async def _until(what: str, check: Callable[[], bool], timeout_s: float = 2.0) -
 
 
 async def test_opens_short_circuits_half_opens_and_closes(server: FlakyServer, redis_url: str) -> None:
-    client = _client(_settings(redis_url), server.url)
+    client = replica_client(_settings(redis_url), server.url)
     assert client.name == "caller->callee"
     assert (await client.get_json("/x"))["ok"] is True
 
@@ -119,7 +108,7 @@ async def test_opens_short_circuits_half_opens_and_closes(server: FlakyServer, r
 
 
 async def test_a_hanging_downstream_times_out_within_budget(server: FlakyServer, redis_url: str) -> None:
-    client = _client(_settings(redis_url, timeout_s=0.2, fail_max=2), server.url)
+    client = replica_client(_settings(redis_url, timeout_s=0.2, fail_max=2), server.url)
     server.mode = "hang"
     loop = asyncio.get_running_loop()
     for _ in range(2):
@@ -130,6 +119,39 @@ async def test_a_hanging_downstream_times_out_within_budget(server: FlakyServer,
         assert loop.time() - start < 2.0, "the call must give up at its budget, not at the server's whim"
     assert client.breaker.state == "open"
     assert client.breaker.metrics.snapshot()["counts"]["timeout"] == 2
+    await client.aclose()
+
+
+async def test_a_call_whose_caller_went_away_gives_the_breaker_no_verdict(
+    server: FlakyServer, redis_url: str
+) -> None:
+    """A cancelled call (a BFF view that stopped waiting) is neither a success nor a failure: it
+    neither resets the failures counted so far nor closes a half-open circuit."""
+    client = replica_client(_settings(redis_url, timeout_s=5.0, fail_max=2, reset_timeout_s=0.3), server.url)
+
+    async def cancelled_call() -> None:
+        server.mode = "hang"
+        call = asyncio.create_task(client.get_json("/slow"))
+        await asyncio.sleep(0.2)  # the request is in the server
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+
+    server.mode = "fail"
+    with pytest.raises(DownstreamUnavailable):
+        await client.get_json("/x")  # failure 1 of 2
+    await cancelled_call()
+    server.mode = "fail"
+    with pytest.raises(DownstreamUnavailable):
+        await client.get_json("/x")  # failure 2 of 2: the cancelled call did not reset the count
+    assert client.breaker.state == "open"
+
+    await asyncio.sleep(0.4)  # past reset_timeout: the next call is the half-open trial
+    await cancelled_call()
+    assert client.breaker.state == "half-open", "a trial nobody waited for closes nothing"
+    server.mode = "ok"
+    assert (await client.get_json("/x"))["ok"] is True  # the next trial decides
+    assert client.breaker.state == "closed"
     await client.aclose()
 
 
@@ -167,7 +189,7 @@ async def test_a_replica_started_later_starts_from_the_shared_state(
 
 
 async def test_fallback_answers_and_is_counted(server: FlakyServer, redis_url: str) -> None:
-    client = _client(_settings(redis_url), server.url)
+    client = replica_client(_settings(redis_url), server.url)
     server.mode = "fail"
     seen: list[str] = []
 
@@ -192,7 +214,7 @@ async def test_a_4xx_is_a_bad_request_not_a_failure(server: FlakyServer, redis_u
     """Hystrix's bad request: the callee refused the request itself. It is relayed, takes no
     fallback, never opens the circuit, and is left out of the error percentage; 429 ("not now")
     is no fault of the request and stays an answer."""
-    client = _client(_settings(redis_url, fail_max=2), server.url)
+    client = replica_client(_settings(redis_url, fail_max=2), server.url)
     fallbacks: list[str] = []
     server.next_statuses = [404, 422, 404, 429]
     for status in (404, 422, 404, 429):
@@ -231,7 +253,7 @@ async def test_thresholds_follow_live_settings(server: FlakyServer, redis_url: s
 
 async def test_redis_outage_degrades_to_local_state(server: FlakyServer) -> None:
     # Nothing listens on port 9: the breaker keeps working on local state.
-    client = _client(_settings("redis://127.0.0.1:9/0", fail_max=2), server.url)
+    client = replica_client(_settings("redis://127.0.0.1:9/0", fail_max=2), server.url)
     assert (await client.get_json("/x"))["ok"] is True
     server.mode = "fail"
     for _ in range(2):
@@ -284,7 +306,7 @@ async def test_a_503_about_a_service_behind_the_callee_is_relayed_not_counted(re
 async def test_a_healthy_call_sends_redis_nothing(server: FlakyServer, redis_url: str) -> None:
     """pybreaker reads the state before and resets the failure count after every call; the storage
     answers both from memory, and writes only what happened: a failure, then the reset after it."""
-    client = _client(_settings(redis_url), server.url)
+    client = replica_client(_settings(redis_url), server.url)
     await client.get_json("/x")
     with redis.Redis.from_url(redis_url) as admin:
         admin.config_resetstat()

@@ -369,8 +369,9 @@ async def test_a_slow_redis_delays_no_request_past_the_check_timeout_and_one_req
         answers = await asyncio.gather(*(client.get("/things") for _ in range(20)))
         took_s = time.monotonic() - began
         assert [a.status_code for a in answers] == [200] * 20  # admitted: fail open
-        # each waited for the check's 0.1 s, not the client's 1 s socket timeout nor the pause
-        assert took_s < 0.8, took_s
+        # none waited for the pause to end (the warning below says what ended the wait: the check's
+        # own 0.1 s, not the client's 1 s socket timeout, which raises redis' TimeoutError)
+        assert took_s < 3.0, took_s
         later = [(await client.get("/things")).status_code for _ in range(10)]
         assert later == [200] * 10  # within the second after: not asked, not waited for
         warnings = [r for r in caplog.records if r.name == "chassis.ratelimit"]

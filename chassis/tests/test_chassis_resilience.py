@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from fastapi import APIRouter, Depends, Request
 
 from chassis import (
@@ -24,6 +23,7 @@ from chassis import (
 from chassis.chaos import inject_faults
 from chassis.settings import BulkheadSettings, ChaosSettings
 from chassis.state import chassis_state
+from msa_testing.downstreams import replica_client
 from msa_testing.servers import FlakyServer, flaky_server
 
 
@@ -43,17 +43,6 @@ def _settings(redis_url: str, **remote: Any) -> ServiceSettings:
     )
 
 
-def _client(settings: ServiceSettings, url: str) -> Downstream:
-    return Downstream(
-        caller="caller",
-        callee="callee",
-        base_url=url,
-        live=LiveSettings(settings),
-        registry=BreakerRegistry(),
-        breaker_redis=redis.Redis.from_url(settings.redis_url),
-    )
-
-
 # ---- bulkhead ----------------------------------------------------------------------------------
 
 
@@ -61,7 +50,7 @@ async def test_calls_over_the_bulkhead_are_rejected_at_once_and_take_the_fallbac
     server: FlakyServer, redis_url: str
 ) -> None:
     server.delay_s = 0.4
-    client = _client(_settings(redis_url, **{"bulkhead.max_concurrent": 2}), server.url)
+    client = replica_client(_settings(redis_url, **{"bulkhead.max_concurrent": 2}), server.url)
     slow = [asyncio.create_task(client.get_json("/x")) for _ in range(2)]
     await asyncio.sleep(0.1)  # both in flight
     started = time.perf_counter()
@@ -133,7 +122,7 @@ async def test_a_queued_call_waits_for_a_place_and_the_limit_follows_live_settin
 async def test_an_idempotent_call_is_retried_on_503_and_counts_once_for_the_breaker(
     server: FlakyServer, redis_url: str
 ) -> None:
-    client = _client(_settings(redis_url), server.url)
+    client = replica_client(_settings(redis_url), server.url)
     server.next_statuses = [503, 502]
     assert (await client.get_json("/x"))["ok"] is True
     assert server.hits == 3
@@ -154,7 +143,7 @@ async def test_an_idempotent_call_is_retried_on_503_and_counts_once_for_the_brea
 
 
 async def test_what_is_not_retried(server: FlakyServer, redis_url: str) -> None:
-    client = _client(_settings(redis_url, **{"retry.max_attempts": 3}), server.url)
+    client = replica_client(_settings(redis_url, **{"retry.max_attempts": 3}), server.url)
     server.next_statuses = [500]  # the callee's own failure: a retry would most likely fail again
     with pytest.raises(DownstreamUnavailable):
         await client.get_json("/x")
@@ -175,7 +164,7 @@ async def test_the_retry_budget_caps_extra_load_on_a_failing_callee(
     settings = _settings(
         redis_url, **{"retry.max_attempts": 3, "retry.budget_ratio": 0.2, "retry.min_per_s": 0.1}
     )
-    client = _client(settings, server.url)
+    client = replica_client(settings, server.url)
     server.next_statuses = [503] * 1000
     calls = 50
     for _ in range(calls):
@@ -201,7 +190,7 @@ async def test_a_refused_connection_is_retried_but_never_past_the_call_budget(re
             "http.timeout_s": 0.3,
         },
     )
-    client = _client(settings, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    client = replica_client(settings, f"http://127.0.0.1:{free_port()}")  # nothing listens there
     started = time.perf_counter()
     with pytest.raises(DownstreamUnavailable, match="failure"):
         await client.get_json("/x")
@@ -278,7 +267,7 @@ async def test_expired_requests_are_dropped_before_the_work(server: FlakyServer,
 async def test_a_call_after_the_deadline_is_never_sent(server: FlakyServer, redis_url: str) -> None:
     from chassis import deadline
 
-    client = _client(_settings(redis_url), server.url)
+    client = replica_client(_settings(redis_url), server.url)
     token = deadline._deadline_var.set(deadline._Deadline(time.monotonic() - 0.01))
     try:
         with pytest.raises(DownstreamUnavailable, match="deadline"):
@@ -350,7 +339,7 @@ async def test_a_gateway_takes_no_deadline_from_its_clients(server: FlakyServer,
 async def test_cleanup_runs_however_late_the_request_is(server: FlakyServer, redis_url: str) -> None:
     from chassis import deadline
 
-    client = _client(_settings(redis_url), server.url)
+    client = replica_client(_settings(redis_url), server.url)
     token = deadline._deadline_var.set(deadline._Deadline(time.monotonic() - 0.01))
     try:
         with pytest.raises(deadline.DeadlineExceeded):

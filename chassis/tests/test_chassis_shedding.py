@@ -496,11 +496,11 @@ async def test_an_overloaded_service_sheds_fast_keeps_its_latency_and_recovers(
     with served_process(
         SERVICE, redis_url=redis_server.url, log=tmp_path / "unshed.log", env=unshed_env
     ) as plain:
-        unshed = await overload(f"{plain.url}/work", clients=CLIENTS, seconds=BASELINE_S)
+        unshed = await overload(f"{plain.url}/work", clients=CLIENTS, seconds=BASELINE_S, probe_every_s=0.01)
 
     shed_server = server_ms(log, 503)
     ok_server = server_ms(log, 200)
-    ok_client, unshed_client = result.percentiles("2xx"), unshed.percentiles("2xx")
+    ok_probe, unshed_probe = result.percentiles("probe 2xx"), unshed.percentiles("probe 2xx")
     shed_client, shed_probe = result.percentiles("5xx", (50, 99)), result.percentiles("probe 5xx", (50, 99))
     refused = refusers(log)
     figures.add(
@@ -527,10 +527,12 @@ async def test_an_overloaded_service_sheds_fast_keeps_its_latency_and_recovers(
     # not for a turn more behind the requests let in (how long: the figures above, not an assert)
     assert refused["server"] >= 0.9 * sum(refused.values()), refused
     assert len(result.latencies_ms.get("probe 5xx", ())) >= 10, result.summary()
-    # ...and, connections open, an accepted request does not wait behind the whole crowd: half of
-    # them are answered sooner than half without shedding (the p90s are in the figures; on a
-    # machine busy with other work too, the p90 is its noise)
-    assert ok_client["p50"] < unshed_client["p50"], (result.summary(), unshed.summary())
+    # ...and, connections open, an accepted request does not wait behind the whole crowd: as the
+    # probe sees them (a process of its own; the crowd's figures include its own saturated loop),
+    # half are answered sooner than half without shedding
+    assert len(result.latencies_ms.get("probe 2xx", ())) >= 10, result.summary()
+    # (without shedding the probe may get no answer in time at all: then nothing to compare)
+    assert not unshed_probe or ok_probe["p50"] < unshed_probe["p50"], (result.summary(), unshed.summary())
     assert set(unshed.statuses) == {200}, unshed.summary()
     # one log line when shedding started, at most one per REPORT_EVERY_S after, none per request
     lines = [line for line in log.read_text().splitlines() if "load shedding" in line]

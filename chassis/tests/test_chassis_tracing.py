@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from chassis import ServiceSettings, create_app, downstream
 from chassis.http import Downstream
 from chassis.testing import running_app
-from chassis.tracing import _CountingExporter, configure_tracing
+from chassis.tracing import _CountingExporter, _excluded_urls, configure_tracing
 from msa_cli.devstack import free_port
 from msa_testing.servers import FlakyServer, flaky_server
 
@@ -105,3 +105,36 @@ async def test_unreachable_zipkin_costs_no_request(server: FlakyServer, redis_ur
     assert exporter.failed >= 40, "every span (20 server + 20 client) is counted as dropped"
     assert exporter.exported == 0
     provider.shutdown()
+
+
+async def test_untraced_paths_get_no_span_and_every_other_path_does(redis_url: str) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    router = APIRouter()
+
+    @router.get("/")
+    @router.get("/files/{name}")
+    @router.get("/api/{rest:path}")
+    async def answer() -> dict[str, str]:
+        return {}
+
+    app = create_app(
+        _settings(redis_url), routers=[router], tracer_provider=provider, untraced_paths=("/", "/files/*")
+    )
+    untraced = ["/", "/files/app.js", "/health/live"]
+    traced = ["/api/x", "/api/files/app.js", "/api/health/live", "/api/stream"]  # anchored, not searched
+    async with running_app(app) as client:
+        for path in untraced + traced:
+            assert (await client.get(path)).status_code == 200, path
+    paths = sorted(
+        str((s.attributes or {}).get("url.path") or (s.attributes or {}).get("http.target"))
+        for s in exporter.get_finished_spans()
+    )
+    assert paths == sorted(traced)
+
+
+def test_an_untraced_path_is_a_path() -> None:
+    for path in ("files/*", "/a,/b", "/a b"):
+        with pytest.raises(ValueError, match="untraced path"):
+            _excluded_urls([path])

@@ -33,6 +33,16 @@ def test_the_urls_of_a_dev_up_that_has_exited_are_not_used(tmp_path: Path) -> No
     assert find_urls(tmp_path, tmp_path)[0] == Urls()
 
 
+def test_a_dev_up_forgets_only_the_urls_it_wrote(tmp_path: Path) -> None:
+    """A second `msa dev up` that fails to start must not hide the running one's addresses."""
+    write_dev_urls(tmp_path, Urls(web="http://127.0.0.1:4101", mobile="http://127.0.0.1:4102"))
+    record = (tmp_path / "urls.json").read_text()
+    (tmp_path / "urls.json").write_text(record.replace(f'"pid": {os.getpid()}', f'"pid": {os.getppid()}'))
+    forget_dev_urls(tmp_path)  # not ours: kept
+    assert (tmp_path / "urls.json").exists()
+    assert find_urls(tmp_path, tmp_path)[0].web == "http://127.0.0.1:4101"  # the parent lives
+
+
 def test_a_broken_urls_file_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "urls.json").write_text("{not json")
     assert find_urls(tmp_path, tmp_path)[0] == Urls()

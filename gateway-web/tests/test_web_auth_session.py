@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from chassis.auth import AuthServiceClient
 from chassis.state import resource
+from gateway_web.auth.service import CSRF_PROBLEM
 from msa_cli.devstack import free_port
 
 PROBLEM = "application/problem+json"
@@ -78,8 +79,10 @@ async def test_unsafe_methods_need_the_matching_csrf_header(web: httpx.AsyncClie
     missing = await web.post("/auth/logout")
     assert missing.status_code == 403
     assert missing.headers["content-type"] == PROBLEM
+    assert missing.json()["type"] == CSRF_PROBLEM  # what the storefront tells it from other 403s by
     wrong = await web.post("/auth/logout", headers={"X-CSRF-Token": csrf[:-2] + "xx"})
     assert wrong.status_code == 403
+    assert wrong.json()["type"] == CSRF_PROBLEM
     # the session survived both attempts
     assert (await web.get("/auth/me")).status_code == 200
     assert (await web.post("/auth/logout", headers={"X-CSRF-Token": csrf})).status_code == 204

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from catalog.products.seed import DEMO_PRODUCTS
+from gateway_web.auth.service import CSRF_PROBLEM
 from gateway_web.storefront.router import STATIC_DIR
 from msa_testing.apps import GatewayRunner
 
@@ -64,6 +65,8 @@ def test_no_file_fetches_anything_from_elsewhere() -> None:
         # modules import each other, nothing else; only api.js calls fetch
         assert all(m.startswith("./") for m in re.findall(r'from "([^"]+)"', text)), path.name
         assert ("fetch(" in text) == (path.name == "api.js"), path.name
+    # a 403 of this type makes the page re-read its session (api.js)
+    assert f'"{CSRF_PROBLEM}"' in STATIC_DIR.joinpath("api.js").read_text()
 
 
 async def test_unknown_files_are_404_problems_like_any_path(web: httpx.AsyncClient) -> None:
@@ -128,7 +131,18 @@ async def picture(web: httpx.AsyncClient, url: str, width: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "name", ["p-1001.png", "p-1001", "-x.jpg", "..jpg", "a%3Cscript%3E.jpg", f"{'a' * 65}.jpg", "-thumb.jpg"]
+    "name",
+    [
+        "p-1001.png",
+        "p-1001",
+        "-x.jpg",
+        "..jpg",
+        "a%3Cscript%3E.jpg",
+        f"{'a' * 65}.jpg",
+        "-thumb.jpg",
+        "p-1001%0A.jpg",  # a regex's $ matches before a final newline: the whole id must match
+        "p-1001%0A-thumb.jpg",
+    ],
 )
 async def test_a_name_that_is_no_picture_is_a_404_problem(web: httpx.AsyncClient, name: str) -> None:
     response = await web.get(f"/img/products/{name}")
@@ -160,10 +174,20 @@ async def test_answers_name_their_trace_for_the_footer(web: httpx.AsyncClient) -
     match = TRACERESPONSE.match(me.headers["traceresponse"])
     assert match, me.headers["traceresponse"]
     assert match.group(1) == me.json()["trace_id"]  # the trace the problem names too
-    other = await web.get("/storefront/config.json")
+    other = await web.get("/api/products")
     other_match = TRACERESPONSE.match(other.headers["traceresponse"])
     assert other_match
     assert other_match.group(1) != match.group(1)
+
+
+async def test_the_page_its_files_and_pictures_are_not_traced(web: httpx.AsyncClient) -> None:
+    # a listing view loads a score of them: in Zipkin, the API calls alone
+    for path in ("/", "/storefront/app.js", "/storefront/config.json", "/img/products/p-1001-thumb.jpg"):
+        response = await web.get(path)
+        assert response.status_code == 200, path
+        assert "traceresponse" not in response.headers, path
+    for path in ("/auth/me", "/api/products", "/docs", "/storefront"):  # the rest is, as ever
+        assert "traceresponse" in (await web.get(path)).headers, path
 
 
 RATE_LIMIT: dict[str, Any] = {

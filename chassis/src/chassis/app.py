@@ -71,13 +71,16 @@ def create_app(
     tracer_provider: trace.TracerProvider | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     max_body_bytes: int | None = None,
+    untraced_paths: Sequence[str] = (),
 ) -> FastAPI:
     """Build a service.
 
     ``downstreams`` maps a callee name to its base URL; each becomes a ``Downstream`` in
     ``chassis_state(app).downstreams``. ``lifespan`` opens the service's own resources inside the
     chassis ones. ``max_body_bytes`` refuses larger request bodies with 413 problem+json
-    (``BodySizeLimit``) before they are read. ``tracer_provider`` and ``transport`` are for tests.
+    (``BodySizeLimit``) before they are read. ``untraced_paths`` get no span (as health probes do):
+    ``/x`` that path alone, ``/x/*`` every path under ``/x/``; the rest (access log, limits) is as
+    for any request. ``tracer_provider`` and ``transport`` are for tests.
     """
     configure_logging(settings)
     provider = tracer_provider or configure_tracing(settings)
@@ -185,7 +188,7 @@ def create_app(
     app.include_router(config_view_router())
     for router in routers:
         app.include_router(router)
-    instrument_app(app, provider)
+    instrument_app(app, provider, untraced_paths=untraced_paths)
     if max_body_bytes is not None:
         app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     # Last: the outermost layer, before tracing (a shed request costs no span; chassis.shedding).

@@ -20,6 +20,7 @@ timeout on every call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -27,9 +28,9 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pybreaker
@@ -351,10 +352,34 @@ class Breaker:
             listeners=[_StateLog()],
             name=name,
             throw_new_error_on_trip=False,
-            # A caller that went away is no verdict on the downstream.
-            exclude=[asyncio.CancelledError],
         )
         return cls(name=name, cb=cb, metrics=RollingMetrics())
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """pybreaker's ``calling()``: raises ``CircuitBreakerError`` while the circuit is open (an
+        open one past its reset timeout lets this call through as the half-open trial), and the
+        block's outcome is the verdict: an exception a failure, none a success. Except for a call
+        whose caller went away (``CancelledError``): no verdict. pybreaker counts an excluded
+        exception as a success, which would reset the failure count, or close a half-open
+        circuit, on a call whose answer nobody saw (a BFF view that stopped waiting for it)."""
+        cb = self.cb
+        with cb._lock:  # as pybreaker's call(): the state's admission under the breaker's lock
+            state = cb.state
+            if state.name == pybreaker.STATE_OPEN:
+                opened_at = cb._state_storage.opened_at
+                if opened_at and datetime.now(UTC) < opened_at + timedelta(seconds=cb.reset_timeout):
+                    raise pybreaker.CircuitBreakerError("Timeout not elapsed yet, circuit breaker still open")
+                cb.half_open()
+                state = cb.state
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            state._handle_error(exc)  # raises it again (opening the circuit at fail_max)
+        else:
+            state._handle_success()
 
     def apply(self, settings: BreakerSettings) -> None:
         self.cb.fail_max = settings.fail_max

@@ -189,7 +189,7 @@ class Downstream:
         retries = settings.retry if _idempotent(method, headers) else None
         try:
             async with self.bulkhead.slot(budget):
-                with self.breaker.cb.calling():
+                with self.breaker.guard():
                     response = await self._attempts(method, url, headers, kwargs, start + budget, retries)
         except BulkheadFull:
             metrics.record("rejected")

@@ -7,8 +7,9 @@ counted export failures, never request latency.
 from __future__ import annotations
 
 import logging
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -41,8 +42,8 @@ __all__ = ["configure_tracing", "current_trace_id", "exporter_stats", "flush_spa
 log = logging.getLogger(__name__)
 
 # Health probes run every few seconds (tracing them would bury real traffic); an SSE stream
-# would be one span as long as the browser tab stays open.
-_EXCLUDED_URLS = "/health/live,/health/ready,/stream"
+# would be one span as long as the browser tab stays open. An app adds its own (instrument_app).
+_UNTRACED_PATHS = ("/health/live", "/health/ready", "/stream")
 
 _provider: TracerProvider | None = None
 _lock = threading.Lock()
@@ -140,10 +141,35 @@ def configure_tracing(settings: ServiceSettings) -> TracerProvider:
         return provider
 
 
-def instrument_app(app: FastAPI, provider: trace.TracerProvider) -> None:
+def instrument_app(
+    app: FastAPI, provider: trace.TracerProvider, *, untraced_paths: Iterable[str] = ()
+) -> None:
+    """Trace every request but the chassis's untraced paths and ``untraced_paths`` (see ``_excluded_urls``)."""
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=provider, excluded_urls=_EXCLUDED_URLS, exclude_spans=["receive", "send"]
+        app,
+        tracer_provider=provider,
+        excluded_urls=_excluded_urls([*_UNTRACED_PATHS, *untraced_paths]),
+        exclude_spans=["receive", "send"],
     )
+
+
+def _excluded_urls(paths: Iterable[str]) -> str:
+    """OpenTelemetry's ``excluded_urls`` for request paths: ``/x`` is that path alone, ``/x/*``
+    every path under ``/x/``.
+
+    OpenTelemetry searches each of its comma-separated regexes anywhere in the request's full URL
+    (``http://host:port/path``, no query): a bare ``/stream`` would also leave ``/api/streams/1``
+    untraced. Each path here is escaped and anchored after the host instead.
+    """
+    patterns = []
+    for path in paths:
+        # OpenTelemetry splits the list on commas and strips spaces
+        if not path.startswith("/") or re.search(r"[,\s]", path):
+            raise ValueError(f"an untraced path starts with / and has no comma or space: {path!r}")
+        prefix = path.endswith("/*")
+        escaped = re.escape(path.removesuffix("*") if prefix else path)
+        patterns.append(f"^[a-z]+://[^/]*{escaped}" + ("" if prefix else "$"))
+    return ",".join(patterns)
 
 
 def current_trace_id() -> str | None:

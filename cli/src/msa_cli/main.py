@@ -107,8 +107,9 @@ def _dev_urls(stack: DevStack) -> Urls | None:
     return Urls(**urls, **({"zipkin": stack.zipkin_url} if stack.zipkin_url else {}))
 
 
-def _platform_urls(args: argparse.Namespace) -> Urls:
-    """The URLs given as options, the others found running (``msa_cli.where``); says which."""
+def _platform_urls(args: argparse.Namespace, needed: tuple[str, ...]) -> Urls:
+    """The URLs given as options, the ``needed`` others found running (``msa_cli.where``); says
+    where from."""
     given = {
         key: value for key in ("web", "mobile", "dashboard", "zipkin") if (value := getattr(args, key, None))
     }
@@ -117,7 +118,10 @@ def _platform_urls(args: argparse.Namespace) -> Urls:
     except SystemExit:  # outside a checkout: nothing to look for
         found, source = Urls(), "the default ports"
     else:
-        found, source = (Urls(), "options") if len(given) == 4 else find_urls(root, _state_dir(root, args))
+        if set(needed) <= set(given):
+            found, source = Urls(), "options"
+        else:
+            found, source = find_urls(root, _state_dir(root, args))
     urls = dataclasses.replace(found, **given)
     print(f"platform: web {urls.web}, mobile {urls.mobile} (from {source})", flush=True)
     return urls
@@ -140,13 +144,13 @@ def _dev_plan(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from msa_cli import demo
 
-    return demo.run(_platform_urls(args))
+    return demo.run(_platform_urls(args, needed=("web", "mobile", "dashboard", "zipkin")))
 
 
 def _load(args: argparse.Namespace) -> int:
     from msa_cli import load
 
-    urls = _platform_urls(args)
+    urls = _platform_urls(args, needed=("web", "mobile"))
     return load.run(
         web=urls.web,
         mobile=urls.mobile,
@@ -172,10 +176,14 @@ def _add_demo_load_and_doctor(sub: argparse._SubParsersAction[argparse.ArgumentP
     ):
         demo.add_argument(flag, help=f"(default: where it runs, else {default})")
     demo.set_defaults(func=_demo)
+    from msa_cli.load import at_least_one, more_than_zero  # argparse types (msa_cli.load imports no Locust)
+
     load = sub.add_parser("load", help="web and mobile users (Locust, headless), then a summary table")
-    load.add_argument("--users", type=int, default=10, help="simulated people (default 10)")
-    load.add_argument("--duration", type=int, default=60, help="seconds (default 60)")
-    load.add_argument("--spawn-rate", type=float, default=5.0, help="users started per second (default 5)")
+    load.add_argument("--users", type=at_least_one, default=10, help="simulated people (default 10)")
+    load.add_argument("--duration", type=at_least_one, default=60, help="seconds (default 60)")
+    load.add_argument(
+        "--spawn-rate", type=more_than_zero, default=5.0, help="users started per second (default 5)"
+    )
     load.add_argument("--web", help="(default: where it runs, else http://localhost:8080)")
     load.add_argument("--mobile", help="(default: where it runs, else http://localhost:8081)")
     load.set_defaults(func=_load)

@@ -40,7 +40,13 @@ def write_dev_urls(state_dir: Path, urls: Urls) -> None:
 
 
 def forget_dev_urls(state_dir: Path) -> None:
-    (state_dir / URLS_FILE).unlink(missing_ok=True)
+    """Called by `msa dev up` as it stops: removes what it wrote, never another run's file (a second
+    `msa dev up` in the same checkout that failed to start must not hide the first)."""
+    try:
+        if json.loads((state_dir / URLS_FILE).read_text()).get("pid") == os.getpid():
+            (state_dir / URLS_FILE).unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def find_urls(root: Path, state_dir: Path) -> tuple[Urls, str]:
@@ -65,7 +71,10 @@ def _dev_urls(state_dir: Path) -> Urls | None:
 
 def _compose_urls(root: Path) -> Urls | None:
     """The gateways' published ports, if this project's containers run (zipkin's may not)."""
-    command = compose_cli()
+    try:
+        command = compose_cli()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     if command is None:
         return None
     found: dict[str, str] = {}

@@ -14,7 +14,7 @@ from gateway_web.auth.router import router as auth_router
 from gateway_web.orders.router import router as orders_router
 from gateway_web.products.router import router as products_router
 from gateway_web.settings import Settings
-from gateway_web.storefront.router import StorefrontFiles
+from gateway_web.storefront.router import UNTRACED_PATHS, StorefrontFiles
 from gateway_web.storefront.router import router as storefront_router
 
 __all__ = ["create", "run"]
@@ -39,6 +39,7 @@ def create(settings: Settings | None = None) -> FastAPI:
         lifespan=auth_client_lifespan,
         # Orders and reviews are small JSON: refuse a large body before it is read (413 problem+json).
         max_body_bytes=MAX_BODY_BYTES,
+        untraced_paths=UNTRACED_PATHS,  # the storefront's page, files and pictures: its API calls are traced
     )
     app.mount("/storefront", StorefrontFiles(), name="storefront")  # after the routes: config.json wins
     install_rate_limit(app, credential=session_cookie)  # rate_limit: per address, and per session

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from msa_cli.devstack import DevStack, LocalService
+from msa_testing.downstreams import close_replica_clients
 from msa_testing.infra import (
     ElasticsearchServer,
     PostgresServer,
@@ -29,6 +30,13 @@ COMPOSE = REPO / "docker-compose.yml"
 
 # Spans leave every 5 s by default; tests want them in Zipkin sooner.
 FAST_SPANS = {"OTEL_BSP_SCHEDULE_DELAY": "200"}
+
+
+@pytest.fixture(autouse=True)
+def _close_replica_clients() -> Iterator[None]:
+    """What ``msa_testing.downstreams.replica_client`` opened in a test is closed after it."""
+    yield
+    close_replica_clients()
 
 
 @pytest.fixture(name="require_infra")

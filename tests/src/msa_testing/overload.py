@@ -198,13 +198,16 @@ async def overload(
     timeout_s: float = 10.0,
     max_requests: int = MAX_REQUESTS,
     probe_every_s: float | None = None,
+    honor_retry_after: bool = False,
 ) -> OverloadResult:
     """``clients`` concurrent clients GET ``url`` for ``seconds`` (at most ``max_requests`` in all).
 
     Each client has its own keep-alive connection (one ``httpx.AsyncClient``: a shared pool of
     hundreds of connections costs more client CPU than the server under test). An answer that
     does not come within ``timeout_s`` counts as failed. ``probe_every_s``: and the probe (see
-    the module's docstring), from when the load is on to the end (it sends no ``headers``)."""
+    the module's docstring), from when the load is on to the end (it sends no ``headers``).
+    ``honor_retry_after``: a client answered 503 or 429 waits its ``Retry-After`` (seconds) before
+    its next request, as a well-behaved client does; otherwise it asks again at once."""
     _check_target(url)
     if not 1 <= clients <= MAX_CLIENTS or not 0 < seconds <= MAX_SECONDS:
         raise ValueError(f"clients 1..{MAX_CLIENTS} and seconds up to {MAX_SECONDS:g}, please")
@@ -246,7 +249,10 @@ async def overload(
                 latencies.setdefault(_status_class(status), []).append(took_ms)
             result.statuses[status] += 1
             if status in (429, 503):
-                result.retry_after[response.headers.get("retry-after")] += 1
+                retry_after = response.headers.get("retry-after")
+                result.retry_after[retry_after] += 1
+                if honor_retry_after and retry_after and retry_after.isdigit():
+                    await asyncio.sleep(min(float(retry_after), max(0.0, stop_at - time.monotonic())))
 
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     async with contextlib.AsyncExitStack() as stack:

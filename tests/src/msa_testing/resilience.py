@@ -410,7 +410,9 @@ def scenario_overload(stack: ComposeStack, *, clients: int = 400, seconds: float
     requests are refused and the accepted requests' p99 against the page budget, as a probe sees
     them (a process of its own, connected before the load; the crowd's figures too), the
     gateway's memory against its limit, its shed count; then whether everything recovered (20
-    product pages one after another, all whole); then the same crowd with shedding off."""
+    product pages one after another, all whole); then the same crowd honoring Retry-After (a
+    client answered 503 waits the second it says, as a well-behaved client does); then the same
+    crowd with shedding off."""
     web = stack.url("gateway-web")
     before = _telemetry(stack, "gateway-web")["shedding"]["shed"]
 
@@ -426,6 +428,10 @@ def scenario_overload(stack: ComposeStack, *, clients: int = 400, seconds: float
     result, (used_mib, limit_mib) = asyncio.run(run())
     shed = _telemetry(stack, "gateway-web")["shedding"]["shed"] - before
     after = wait_until("whole pages again", lambda: _pages(stack, 20)[0] == 20 or None, timeout_s=30)
+    polite = asyncio.run(
+        overload(f"{web}{PAGE}", clients=clients, seconds=seconds, probe_every_s=0.02, honor_retry_after=True)
+    )
+    wait_until("whole pages again", lambda: _pages(stack, 20)[0] == 20 or None, timeout_s=30)
     with configured(stack, {"gateway-web": {"shed": {"enabled": False}}}):  # the same crowd, let in
         unshed = asyncio.run(overload(f"{web}{PAGE}", clients=clients, seconds=seconds, probe_every_s=0.02))
     wait_until("whole pages again", lambda: _pages(stack, 20)[0] == 20 or None, timeout_s=30)
@@ -443,6 +449,10 @@ def scenario_overload(stack: ComposeStack, *, clients: int = 400, seconds: float
         "gateway_mib": round(used_mib, 1),
         "gateway_limit_mib": round(limit_mib),
         "recovered": bool(after),
+        "polite_summary": polite.summary(),
+        "polite_statuses": dict(sorted(polite.statuses.items())),
+        "polite_shed_ms": polite.percentiles("probe 5xx"),
+        "polite_accepted_ms": polite.percentiles("probe 2xx"),
         "unshed_summary": unshed.summary(),
         "unshed_statuses": dict(sorted(unshed.statuses.items())),
         "unshed_accepted_ms": unshed.percentiles("probe 2xx"),

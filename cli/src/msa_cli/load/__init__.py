@@ -3,6 +3,6 @@
 Only ``runner`` is imported here: ``locustfile`` is for Locust's process alone (gevent patching).
 """
 
-from msa_cli.load.runner import run
+from msa_cli.load.runner import at_least_one, more_than_zero, run
 
-__all__ = ["run"]
+__all__ = ["at_least_one", "more_than_zero", "run"]

@@ -25,11 +25,13 @@ from gateway_web.auth.repository import SessionRecord, SessionRepository, Sessio
 from gateway_web.auth.schemas import LoginRequest, LoginResponse, Me
 from gateway_web.auth.settings import WebAuthSettings
 
-__all__ = ["login", "logout", "session_user", "session_writer"]
+__all__ = ["CSRF_PROBLEM", "login", "logout", "session_user", "session_writer"]
 
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# The problem type of a write refused for its CSRF token (a 403 of another kind has another type).
+CSRF_PROBLEM = "urn:msa-platform:problem:csrf-token"
 
 
 # How the OpenAPI document shows the session (with the default names). Documentation only: the
@@ -64,6 +66,7 @@ CsrfHeader = Annotated[
 class CsrfRejected(ServiceError):
     status = 403
     title = "Forbidden"
+    type = CSRF_PROBLEM  # the storefront tells this 403 from others: it re-reads its session
 
     def __init__(self, header: str) -> None:
         super().__init__(f"Send the CSRF token of this session in the {header} header.")

@@ -21,7 +21,7 @@ from gateway_web.dependencies import SettingsDep
 from gateway_web.storefront.schemas import StorefrontConfig
 from gateway_web.storefront.service import product_picture
 
-__all__ = ["PAGE_HEADERS", "STATIC_DIR", "StorefrontFiles", "router"]
+__all__ = ["PAGE_HEADERS", "STATIC_DIR", "UNTRACED_PATHS", "StorefrontFiles", "router"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -41,6 +41,11 @@ _PICTURE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "public, max-age=86400",
 }
+
+# The page, its files (config.json too: three settings, no downstream) and pictures: a listing view
+# loads a score of them, and a trace each would bury its API calls in Zipkin. Access logged and rate
+# limited as ever.
+UNTRACED_PATHS = ("/", "/storefront/*", "/img/products/*")
 
 router = APIRouter(tags=["storefront"], include_in_schema=False)
 

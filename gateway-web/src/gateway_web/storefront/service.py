@@ -29,7 +29,7 @@ def product_picture(*, name: str) -> str:
         raise NoSuchPicture(f"No picture {name!r}.")
     thumb = stem.endswith(_THUMB)
     product_id = stem.removesuffix(_THUMB) if thumb else stem
-    if not _ID.match(product_id):  # the id is drawn as text below: only id characters get there
+    if not _ID.fullmatch(product_id):  # the id is drawn as text below: only id characters get there
         raise NoSuchPicture(f"No picture {name!r}.")
     digest = hashlib.sha256(product_id.encode()).digest()
     hue, peak, ridge = digest[0] * 360 // 256, 30 + digest[1] % 50, 50 + digest[2] % 40

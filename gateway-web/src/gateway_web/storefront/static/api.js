@@ -2,8 +2,9 @@
 // every write, and what each answer says about the platform (degraded parts, trace id, retry hints)
 // reported to whoever listens (the banner and the footer).
 
-const CSRF_KEY = "msa.csrf"; // sessionStorage: gone with the tab; the session cookie itself is HttpOnly
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+// The problem type of a write gateway-web refused for its CSRF token (gateway_web.auth.service).
+const CSRF_PROBLEM = "urn:msa-platform:problem:csrf-token";
 
 // gateway-web's answer to /storefront/config.json replaces these; without it, no Zipkin link.
 export const config = { zipkin_ui_url: "", csrf_header: "X-CSRF-Token", csrf_cookie: "msa_csrf" };
@@ -16,9 +17,14 @@ export class ApiError extends Error {
     this.problem = problem;
     this.retryAfter = retryAfter; // seconds, or null
   }
+
+  /** A write refused because the CSRF token sent is not the session's (or none was sent). */
+  get csrfRejected() {
+    return this.status === 403 && this.problem.type === CSRF_PROBLEM;
+  }
 }
 
-/** Called after every answer with {traceId, degraded: [...]} */
+/** Called after every answer with {path, tag, traceId, sampled, degraded: [...]}; tag: the caller's. */
 export function onAnswer(listener) {
   listeners.push(listener);
 }
@@ -28,22 +34,27 @@ export async function loadConfig() {
   Object.assign(config, data);
 }
 
-// The token of the login answer, kept for this tab; a new tab of a live session reads the cookie
-// gateway-web sets for exactly this (readable by the page, never the session itself).
+// The session's CSRF token, from the cookie gateway-web sets with the session cookie for exactly this
+// (readable by the page, unlike the session's). Read at every write, never kept: a login in another
+// tab replaces both cookies, and this tab's next write sends the new token.
 export function csrfToken() {
-  const kept = sessionStorage.getItem(CSRF_KEY);
-  if (kept) return kept;
   const prefix = `${config.csrf_cookie}=`;
   const cookie = document.cookie.split("; ").find((c) => c.startsWith(prefix));
-  return cookie ? decodeURIComponent(cookie.slice(prefix.length)) : null;
+  if (!cookie) return null;
+  try {
+    return decodeURIComponent(cookie.slice(prefix.length)) || null;
+  } catch {
+    return null;
+  }
 }
 
-export function keepCsrfToken(token) {
-  if (token) sessionStorage.setItem(CSRF_KEY, token);
-  else sessionStorage.removeItem(CSRF_KEY);
+/** Drops a CSRF token gateway-web refused: the page then offers to log in again rather than fail again. */
+export function forgetCsrfToken() {
+  const secure = location.protocol === "https:" ? "; Secure" : "";
+  document.cookie = `${config.csrf_cookie}=; Max-Age=0; Path=/; SameSite=Lax${secure}`;
 }
 
-export async function api(path, { method = "GET", body, headers = {} } = {}) {
+export async function api(path, { method = "GET", body, headers = {}, tag } = {}) {
   const init = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin" };
   const token = WRITES.has(method) ? csrfToken() : null; // none before login: then the write is refused
   if (token) init.headers[config.csrf_header] = token;
@@ -59,8 +70,8 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
   }
   const data = await readJson(response);
   const degraded = (response.headers.get("X-Degraded") || "").split(",").map((s) => s.trim()).filter(Boolean);
-  const traceId = traceIdOf(response) || (data && typeof data.trace_id === "string" ? data.trace_id : null);
-  for (const listener of listeners) listener({ path, traceId, degraded });
+  const trace = traceOf(response, data);
+  for (const listener of listeners) listener({ path, tag, degraded, ...trace });
   if (!response.ok) {
     const retry = Number.parseInt(response.headers.get("Retry-After") || "", 10);
     throw new ApiError(response.status, data && typeof data === "object" ? data : {}, Number.isNaN(retry) ? null : retry);
@@ -78,10 +89,14 @@ async function readJson(response) {
   }
 }
 
-// traceresponse: 00-<32 hex trace id>-<16 hex span id>-<flags> (W3C Trace Context, set by the chassis)
-function traceIdOf(response) {
-  const match = /^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(response.headers.get("traceresponse") || "");
-  return match ? match[1] : null;
+// traceresponse: 00-<32 hex trace id>-<16 hex span id>-<flags> (W3C Trace Context, set by the chassis).
+// Flag 01 (sampled): the trace goes to Zipkin; without it, Zipkin never has it. A problem's trace_id
+// alone says nothing of sampling.
+function traceOf(response, data) {
+  const match = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/.exec(response.headers.get("traceresponse") || "");
+  if (match) return { traceId: match[1], sampled: (Number.parseInt(match[2], 16) & 1) === 1 };
+  const fromProblem = data && typeof data.trace_id === "string" ? data.trace_id : null;
+  return { traceId: fromProblem, sampled: false };
 }
 
 /** A fresh Idempotency-Key (crypto.randomUUID needs a secure context; this works on plain http too). */

@@ -1,6 +1,6 @@
 // msa storefront: hash routes, one view at a time, DOM built with textContent only (no innerHTML),
 // every call through api.js. No framework, no build step.
-import { api, ApiError, config, csrfToken, keepCsrfToken, loadConfig, onAnswer } from "./api.js";
+import { api, ApiError, config, csrfToken, forgetCsrfToken, loadConfig, onAnswer } from "./api.js";
 import * as cart from "./cart.js";
 
 const $ = (id) => document.getElementById(id);
@@ -21,6 +21,9 @@ let user = null; // the /auth/me answer while logged in
 let degraded = new Set(); // parts missing from the answers of the current view
 let renderSeq = 0; // a view whose answers arrive after the next navigation drops them
 
+// Every call is tagged with the view that made it: a view left behind changes nothing on screen.
+const call = (path, options = {}) => api(path, { ...options, tag: renderSeq });
+
 // ---- small DOM helpers ----------------------------------------------------------------------------
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -36,10 +39,18 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-// Only pictures of this origin (CSP would block others anyway).
+// Only pictures of this origin (CSP would block others anyway). Resolved as the browser would:
+// "//host/x" and "/\host/x" are other hosts.
+function sameOrigin(url) {
+  try {
+    return typeof url === "string" && new URL(url, location.origin).origin === location.origin;
+  } catch {
+    return false;
+  }
+}
+
 function picture(url, className) {
-  const local = typeof url === "string" && url.startsWith("/") && !url.startsWith("//");
-  return local ? h("img", { src: url, alt: "", class: className, loading: "lazy" }) : h("span", { class: `${className} no-picture` });
+  return sameOrigin(url) ? h("img", { src: url, alt: "", class: className, loading: "lazy" }) : h("span", { class: `${className} no-picture` });
 }
 
 function show(...nodes) {
@@ -79,39 +90,61 @@ function showError(err) {
   notify(explain(err), "error");
 }
 
-function showTrace(traceId) {
+// A link only for a sampled trace: Zipkin never receives the others.
+function showTrace(traceId, sampled) {
   if (!traceId || !TRACE_ID.test(traceId)) return;
-  if (!config.zipkin_ui_url) return $("trace").replaceChildren(traceId);
+  if (!sampled) return $("trace").replaceChildren(h("span", { id: "trace-id" }, traceId), " (not sampled: not in Zipkin)");
+  if (!config.zipkin_ui_url) return $("trace").replaceChildren(h("span", { id: "trace-id" }, traceId));
   const link = h("a", { href: `${config.zipkin_ui_url}/zipkin/traces/${traceId}`, target: "_blank", rel: "noopener", id: "trace-link" }, traceId);
   $("trace").replaceChildren("trace ", link, " in Zipkin");
 }
 
-onAnswer(({ traceId, degraded: parts }) => {
-  showTrace(traceId);
-  if (parts.length) {
-    for (const part of parts) degraded.add(part);
-    renderBanner();
-  }
+onAnswer(({ tag, traceId, sampled, degraded: parts }) => {
+  showTrace(traceId, sampled);
+  if (tag !== renderSeq || parts.length === 0) return; // the parts of a view left behind are not this one's
+  for (const part of parts) degraded.add(part);
+  renderBanner();
 });
 
 // ---- session ------------------------------------------------------------------------------------------
+// Signed in without the session's CSRF token (its cookie gone, or refused), a tab can read but not
+// write: it offers "Log in" again (a new login replaces the session) instead of a Log out that fails.
+function canWrite() {
+  return Boolean(user && csrfToken());
+}
+
 function renderUser() {
   $("user").textContent = user ? `Signed in as ${user.sub}` : "";
   $("user").hidden = !user;
   $("orders-link").hidden = !user;
-  $("login-link").hidden = Boolean(user);
-  $("logout-button").hidden = !user;
+  $("login-link").hidden = canWrite();
+  $("logout-button").hidden = !canWrite();
 }
 
 async function loadUser() {
   try {
-    user = (await api("/auth/me")).data;
+    user = (await call("/auth/me")).data;
   } catch (err) {
     user = null;
     if (!(err instanceof ApiError) || err.status !== 401) showError(err);
   }
-  if (!user) keepCsrfToken(null);
   renderUser();
+}
+
+// A write refused for its CSRF token: the session changed in another tab (logged out, or in again
+// as someone else) or the token cookie is stale. Drop the token, re-read the session, say what now.
+async function csrfRejected() {
+  forgetCsrfToken();
+  await loadUser();
+  await render();
+  notify(`Nothing was changed: ${user ? "the session changed in another tab or window" : "the session has ended"}. Log in again to continue.`);
+}
+
+/** What a failed write says: 401 asks for a login, a refused CSRF token re-syncs the session. */
+function writeFailed(err) {
+  if (err instanceof ApiError && err.status === 401) return needLogin();
+  if (err instanceof ApiError && err.csrfRejected) return csrfRejected();
+  showError(err);
 }
 
 function needLogin() {
@@ -121,12 +154,10 @@ function needLogin() {
 
 async function logout() {
   try {
-    await api("/auth/logout", { method: "POST" });
+    await call("/auth/logout", { method: "POST" });
   } catch (err) {
-    showError(err);
-    return;
+    return writeFailed(err);
   }
-  keepCsrfToken(null);
   user = null;
   renderUser();
   location.hash = "#/";
@@ -166,7 +197,7 @@ async function categories() {
   const kept = JSON.parse(sessionStorage.getItem(CATEGORIES_KEY) || "null");
   if (Array.isArray(kept)) return kept;
   try {
-    const { data } = await api("/api/products?size=100");
+    const { data } = await call("/api/products?size=100");
     const found = [...new Set(data.items.map((p) => p.category))].sort();
     if (data.total <= data.items.length) sessionStorage.setItem(CATEGORIES_KEY, JSON.stringify(found));
     return found;
@@ -182,7 +213,7 @@ async function listView(params, seq) {
   const query = new URLSearchParams({ page: String(page), size: String(PAGE_SIZE) });
   if (q) query.set("q", q);
   if (category) query.set("category", category);
-  const [listing, known] = await Promise.all([api(`/api/products?${query}`).then((r) => r.data, (err) => err), categories()]);
+  const [listing, known] = await Promise.all([call(`/api/products?${query}`).then((r) => r.data, (err) => err), categories()]);
   if (seq !== renderSeq) return;
 
   const select = h("select", { id: "category", name: "category" }, h("option", { value: "" }, "All categories"));
@@ -246,7 +277,7 @@ async function listView(params, seq) {
 async function productView(productId, seq) {
   let product;
   try {
-    product = (await api(`/api/products/${encodeURIComponent(productId)}`)).data;
+    product = (await call(`/api/products/${encodeURIComponent(productId)}`)).data;
   } catch (err) {
     if (seq !== renderSeq) return;
     showError(err);
@@ -295,7 +326,7 @@ async function productView(productId, seq) {
                 ),
               ),
             ),
-      user ? reviewForm(product) : h("p", {}, h("a", { href: "#/login", onclick: (e) => (e.preventDefault(), needLogin()) }, "Log in to write a review")),
+      canWrite() ? reviewForm(product) : h("p", {}, h("a", { href: "#/login", onclick: (e) => (e.preventDefault(), needLogin()) }, "Log in to write a review")),
     ),
   );
 }
@@ -315,12 +346,11 @@ function reviewForm(product) {
         submit.disabled = true;
         try {
           const review = { rating: Number(rating.value), title: title.value.trim(), body: body.value.trim() };
-          await api(`/api/products/${encodeURIComponent(product.id)}/reviews`, { method: "POST", body: review });
+          await call(`/api/products/${encodeURIComponent(product.id)}/reviews`, { method: "POST", body: review });
           notify("Thank you: your review is posted.", "info");
           render();
         } catch (err) {
-          if (err instanceof ApiError && err.status === 401) return needLogin();
-          showError(err);
+          writeFailed(err);
         } finally {
           submit.disabled = false;
         }
@@ -344,8 +374,6 @@ function cartView() {
     show(h("h1", {}, "Your cart"), h("p", { class: "empty" }, "Your cart is empty. ", h("a", { href: "#/" }, "Browse the products")));
     return;
   }
-  const currency = items[0].currency;
-  const total = items.reduce((sum, l) => sum + l.price_cents * l.quantity, 0);
   const rows = items.map((l) => {
     const id = `qty-${l.product_id}`;
     return h(
@@ -364,8 +392,8 @@ function cartView() {
   show(
     h("h1", {}, "Your cart"),
     h("ul", { class: "cart", id: "cart-lines" }, rows),
-    h("p", { class: "total" }, `Total: ${cart.money(total, currency)}`),
-    user ? place : h("p", {}, h("a", { href: "#/login", onclick: (e) => (e.preventDefault(), needLogin()) }, "Log in to place your order")),
+    h("p", { class: "total", id: "cart-total" }, `Total: ${cart.totals(items).join(" + ")}`),
+    canWrite() ? place : h("p", {}, h("a", { href: "#/login", onclick: (e) => (e.preventDefault(), needLogin()) }, "Log in to place your order")),
   );
 }
 
@@ -374,14 +402,13 @@ async function placeOrder(button) {
   button.disabled = true;
   button.textContent = "Placing your order…";
   try {
-    const { data } = await api("/api/orders", { method: "POST", body, headers: { "Idempotency-Key": key } });
+    const { data } = await call("/api/orders", { method: "POST", body, headers: { "Idempotency-Key": key } });
     cart.checkoutDone();
     location.hash = `#/orders?placed=${encodeURIComponent(data.id)}`;
   } catch (err) {
     button.disabled = false;
     button.textContent = "Place order";
-    if (err instanceof ApiError && err.status === 401) return needLogin();
-    showError(err);
+    writeFailed(err);
   }
 }
 
@@ -391,7 +418,7 @@ async function ordersView(params, seq) {
   const placed = params.get("placed");
   let listing;
   try {
-    listing = (await api(`/api/orders?page=${page}&size=${ORDERS_PAGE_SIZE}`)).data;
+    listing = (await call(`/api/orders?page=${page}&size=${ORDERS_PAGE_SIZE}`)).data;
   } catch (err) {
     if (seq !== renderSeq) return;
     if (err instanceof ApiError && err.status === 401) return needLogin();
@@ -429,6 +456,10 @@ async function ordersView(params, seq) {
   );
 }
 
+function notFoundView() {
+  show(h("h1", {}, "Not found"), h("p", { class: "empty", id: "not-found" }, "There is no such page. ", h("a", { href: "#/" }, "Browse the products")));
+}
+
 function loginView() {
   const username = h("input", { id: "username", name: "username", autocomplete: "username", required: true, maxlength: 64 });
   const password = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true, maxlength: 256 });
@@ -442,9 +473,8 @@ function loginView() {
         e.preventDefault();
         submit.disabled = true;
         try {
-          const { data } = await api("/auth/login", { method: "POST", body: { username: username.value, password: password.value } });
-          keepCsrfToken(data.csrf_token);
-          user = data.user;
+          const { data } = await call("/auth/login", { method: "POST", body: { username: username.value, password: password.value } });
+          user = data.user; // the answer set the session's cookies, the CSRF token's among them
           renderUser();
           clearNotice();
           const back = sessionStorage.getItem(RETURN_KEY);
@@ -468,6 +498,15 @@ function loginView() {
 }
 
 // ---- routing ----------------------------------------------------------------------------------------
+// A hand-typed or truncated link ("#/product/%E0") is no route: decodeURIComponent would throw.
+function decodeOrNull(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
+
 async function render() {
   const seq = ++renderSeq;
   degraded = new Set();
@@ -475,7 +514,10 @@ async function render() {
   const [path, query] = (location.hash.slice(1) || "/").split("?");
   const params = new URLSearchParams(query || "");
   const product = /^\/product\/(.+)$/.exec(path);
-  if (product) return productView(decodeURIComponent(product[1]), seq);
+  if (product) {
+    const id = decodeOrNull(product[1]);
+    return id === null ? notFoundView() : productView(id, seq);
+  }
   if (path === "/cart") return cartView();
   if (path === "/orders") return ordersView(params, seq);
   if (path === "/login") return loginView();

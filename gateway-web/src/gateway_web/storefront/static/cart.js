@@ -83,3 +83,10 @@ export function checkoutDone() {
 export function money(cents, currency) {
   return `${(cents / 100).toFixed(2)} ${currency}`;
 }
+
+/** What these lines cost, one amount per currency (none is converted): ["12.00 EUR", "5.00 USD"]. */
+export function totals(items) {
+  const sums = new Map();
+  for (const l of items) sums.set(l.currency, (sums.get(l.currency) || 0) + l.price_cents * l.quantity);
+  return [...sums].map(([currency, cents]) => money(cents, currency));
+}
