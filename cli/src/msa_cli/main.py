@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from msa_cli import load  # imports no Locust: that runs in its own process
 from msa_cli.devstack import DevStack, DevStackError
 from msa_cli.where import Urls, find_urls, forget_dev_urls, write_dev_urls
 
@@ -148,8 +149,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from msa_cli import load
-
     urls = _platform_urls(args, needed=("web", "mobile"))
     return load.run(
         web=urls.web,
@@ -167,26 +166,20 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _add_demo_load_and_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fallback = dataclasses.asdict(Urls())
     demo = sub.add_parser("demo", help="a narrated walkthrough against a running platform")
-    for flag, default in (
-        ("--web", "http://localhost:8080"),
-        ("--mobile", "http://localhost:8081"),
-        ("--dashboard", "http://localhost:8090"),
-        ("--zipkin", "http://localhost:9411"),
-    ):
-        demo.add_argument(flag, help=f"(default: where it runs, else {default})")
+    for key in ("web", "mobile", "dashboard", "zipkin"):
+        demo.add_argument(f"--{key}", help=f"(default: where it runs, else {fallback[key]})")
     demo.set_defaults(func=_demo)
-    from msa_cli.load import at_least_one, more_than_zero  # argparse types (msa_cli.load imports no Locust)
-
-    load = sub.add_parser("load", help="web and mobile users (Locust, headless), then a summary table")
-    load.add_argument("--users", type=at_least_one, default=10, help="simulated people (default 10)")
-    load.add_argument("--duration", type=at_least_one, default=60, help="seconds (default 60)")
-    load.add_argument(
-        "--spawn-rate", type=more_than_zero, default=5.0, help="users started per second (default 5)"
+    loader = sub.add_parser("load", help="web and mobile users (Locust, headless), then a summary table")
+    loader.add_argument("--users", type=load.at_least_one, default=10, help="simulated people (default 10)")
+    loader.add_argument("--duration", type=load.at_least_one, default=60, help="seconds (default 60)")
+    loader.add_argument(
+        "--spawn-rate", type=load.more_than_zero, default=5.0, help="users started per second (default 5)"
     )
-    load.add_argument("--web", help="(default: where it runs, else http://localhost:8080)")
-    load.add_argument("--mobile", help="(default: where it runs, else http://localhost:8081)")
-    load.set_defaults(func=_load)
+    for key in ("web", "mobile"):
+        loader.add_argument(f"--{key}", help=f"(default: where it runs, else {fallback[key]})")
+    loader.set_defaults(func=_load)
     doctor = sub.add_parser("doctor", help="what this machine has for each way of running")
     doctor.add_argument("--strict", action="store_true", help="exit 1 when anything is missing or in use")
     doctor.set_defaults(func=_doctor)
