@@ -4,7 +4,7 @@ From a throwaway copy of the working tree (compose project ``msa-platform-bench`
 limit changed by a commit to the stack's config repository, it prints side by side:
 - bulkhead: inventory paused, a burst of product pages; order listing p50/p99 and the pages'
   latency with gateway-web's bulkhead off (1000) and on (8), and the calls it rejected;
-- retries: reviews failing 30% (503): whole product pages without and with retries; reviews
+- retries: reviews failing 30% (503): whole product pages without and with retries (budget 50%); reviews
   failing always: calls reviews receives per page without a retry budget and with it;
 - deadline: reviews sleeping past gateway-web's deadline: the page's time, and the requests
   reviews dropped instead of serving;
@@ -53,7 +53,7 @@ def _bulkhead(figures: dict[str, Any]) -> None:
 
 
 def _retries(figures: dict[str, Any]) -> None:
-    print("\nretries: reviews failing 30% (503), 100 product pages each")
+    print("\nretries: reviews failing 30% (503), 100 product pages each (retry budget 50%)")
     for label in ("no_retries", "retries"):
         phase = figures[f"failing_30pct_{label}"]
         print(
