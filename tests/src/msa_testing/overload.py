@@ -51,6 +51,7 @@ class OverloadResult:
     # each client's first request, whatever its answer: it opens the connection, and a server busy
     # with the others accepts it late (hundreds at once: seconds, the server's accept queue)
     first_ms: list[float] = field(default_factory=list)
+    first_failed: int = 0  # first requests that got no answer (in statuses as FAILED too)
     retry_after: Counter[str | None] = field(default_factory=Counter)  # of the 503 and 429 answers
 
     @property
@@ -79,6 +80,7 @@ class OverloadResult:
             f"{self.clients} clients, {self.total} requests in {self.seconds:.1f} s ({self.rps:.0f}/s), "
             f"statuses {dict(sorted(self.statuses.items()))}; latency ms {classes}; "
             f"first request of each client (connecting) {self.percentiles('first')}"
+            + (f", {self.first_failed} of them unanswered" if self.first_failed else "")
         )
 
 
@@ -242,6 +244,7 @@ async def overload(
             took_ms = (time.monotonic() - began) * 1000
             if first:
                 result.first_ms.append(took_ms)
+                result.first_failed += status == FAILED
                 first = False
                 if len(result.first_ms) * 2 >= clients:
                     crowd_in.set()

@@ -366,7 +366,7 @@ def _mobile_token(stack: ComposeStack, user: str) -> str:
 def scenario_rate_limit(stack: ComposeStack, *, burst: int = 30) -> dict[str, Any]:
     """gateway-mobile's per-principal limit lowered to 5 per 10 s (burst 5); alice's token sends
     ``burst`` requests at once, then bob's token (same address) sends 5. Figures: alice's statuses,
-    the headers of one 429, bob's statuses, gateway-mobile's ``rate_limited`` count."""
+    how long her burst took (from the first sent to the last answered), the headers of one 429, bob's statuses, gateway-mobile's ``rate_limited`` count."""
     alice, bob = _mobile_token(stack, "alice"), _mobile_token(stack, "bob")
     url = f"{stack.url('gateway-mobile')}/m/orders"
     limit = {
@@ -380,13 +380,16 @@ def scenario_rate_limit(stack: ComposeStack, *, burst: int = 30) -> dict[str, An
             return list(await asyncio.gather(*(client.get(url) for _ in range(count))))
 
     with configured(stack, limit):
+        started = time.monotonic()
         alice_answers = asyncio.run(send(alice, burst))
+        burst_s = time.monotonic() - started
         bob_answers = asyncio.run(send(bob, 5))
         refused = [a for a in alice_answers if a.status_code == 429]
         sample = refused[0] if refused else None
         counted = _telemetry(stack, "gateway-mobile")["edge"]["counts"]["rate_limited"]
     return {
         "alice": _statuses(alice_answers),
+        "alice_burst_s": round(burst_s, 2),
         "bob": _statuses(bob_answers),
         "refused_headers": {
             name: sample.headers.get(name)
@@ -442,6 +445,7 @@ def scenario_overload(stack: ComposeStack, *, clients: int = 400, seconds: float
     return {
         "summary": result.summary(),
         "statuses": dict(sorted(result.statuses.items())),
+        "first_failed": result.first_failed,
         "rps": round(result.rps),
         "shed_ms": result.percentiles("probe 5xx"),
         "accepted_ms": result.percentiles("probe 2xx"),

@@ -25,7 +25,6 @@ WAIT = between(0.5, 2.0)
 LISTING, PAGE = "web /api/products", "web /api/products/{id}"
 SEARCH, CATEGORY = "web /api/products?q=", "web /api/products?category="
 FEED, FEED_NEXT, SCREEN = "mobile /m/products", "mobile /m/products?cursor=", "mobile /m/products/{id}"
-# An order may meet a product someone else just bought out: the shop's answer, not a fault.
 SOLD_OUT = "Insufficient stock"
 # Shoppers order only what has this many units to spare, so the demo's nearly sold-out products
 # (1-3 units) are still there after a run.
@@ -76,26 +75,56 @@ def _order_body(product_id: str) -> dict[str, Any]:
     return {"lines": [{"product_id": product_id, "quantity": 1}]}
 
 
-def _accept_sold_out(answer: Any) -> None:
-    """201, or 409 because the product sold out meanwhile; anything else fails the request."""
-    if answer.status_code == 201 or (answer.status_code == 409 and SOLD_OUT in answer.text):
-        answer.success()
-    else:
-        answer.failure(f"{answer.status_code}: {answer.text[:200]}")
+def _problem(answer: Any) -> str:
+    """`503 <the problem's detail>`: a failure line that says which fault or limit it was."""
+    try:
+        body = answer.json()
+    except ValueError:  # not JSON: a proxy's page, or no answer at all (status 0)
+        body = None
+    problem = body if isinstance(body, dict) else {}  # its ids left out: one line per kind
+    detail = problem.get("detail") or problem.get("title") or answer.text or getattr(answer, "error", "")
+    return f"{answer.status_code} {str(detail)[:200]}".strip()
 
 
-class WebVisitor(HttpUser):
+def _sold_out(answer: Any) -> bool:
+    """An order met a product someone else just bought out: the shop's answer, not a fault."""
+    return answer.status_code == 409 and SOLD_OUT in answer.text
+
+
+class Unexpected(Exception):
+    """Not the answer a request expects. Locust names a failure by its repr: the message alone."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+class Person(HttpUser):
+    """What every journey shares: a request fails, with its problem's detail, unless it got the
+    answer it expects (Locust's own failure names only the status)."""
+
+    abstract = True
+    wait_time = WAIT
+
+    def call(self, method: str, path: str, *, name: str, expect: int = 200, **kwargs: Any) -> Any:
+        with self.client.request(method, path, name=name, catch_response=True, **kwargs) as answer:
+            if answer.status_code == expect or (expect == 201 and _sold_out(answer)):
+                answer.success()
+            else:
+                answer.failure(Unexpected(_problem(answer)))
+        return answer
+
+
+class WebVisitor(Person):
     """Anonymous browser on gateway-web."""
 
     weight = 2
-    wait_time = WAIT
 
     def on_start(self) -> None:
         self.cards: list[dict[str, Any]] = []
         self.browse()
 
     def _listing(self, name: str, **params: Any) -> None:
-        answer = self.client.get("/api/products", params=params, name=name)
+        answer = self.call("GET", "/api/products", params=params, name=name)
         if answer.status_code == 200:
             self.cards = answer.json()["items"] or self.cards
 
@@ -116,7 +145,7 @@ class WebVisitor(HttpUser):
     @task(4)
     def product_page(self) -> None:
         if self.cards:
-            self.client.get(f"/api/products/{random.choice(self.cards)['id']}", name=PAGE)
+            self.call("GET", f"/api/products/{random.choice(self.cards)['id']}", name=PAGE)
 
 
 class WebShopper(WebVisitor):
@@ -127,7 +156,7 @@ class WebShopper(WebVisitor):
 
     def on_start(self) -> None:
         super().on_start()
-        login = self.client.post("/auth/login", json=_credentials(self.username), name="web /auth/login")
+        login = self.call("POST", "/auth/login", json=_credentials(self.username), name="web /auth/login")
         self.csrf: str | None = login.json()["csrf_token"] if login.status_code == 200 else None
 
     @task(1)
@@ -138,22 +167,18 @@ class WebShopper(WebVisitor):
             return
         headers = {"X-CSRF-Token": self.csrf, "Idempotency-Key": f"load-{uuid.uuid4()}"}
         body = _order_body(random.choice(plenty)["id"])
-        with self.client.post(
-            "/api/orders", json=body, headers=headers, name="web /api/orders", catch_response=True
-        ) as answer:
-            _accept_sold_out(answer)
+        self.call("POST", "/api/orders", json=body, headers=headers, name="web /api/orders", expect=201)
 
     @task(1)
     def my_orders(self) -> None:
         if self.csrf is not None:
-            self.client.get("/api/orders", name="web /api/orders")
+            self.call("GET", "/api/orders", name="web /api/orders")
 
 
-class MobileVisitor(HttpUser):
+class MobileVisitor(Person):
     """Anonymous app user on gateway-mobile: the compact feed, paged by cursor."""
 
     weight = 2
-    wait_time = WAIT
 
     def on_start(self) -> None:
         self.rows: list[dict[str, Any]] = []
@@ -162,7 +187,7 @@ class MobileVisitor(HttpUser):
         self.feed()
 
     def _page(self, name: str, **params: Any) -> None:
-        answer = self.client.get("/m/products", params=params, name=name)
+        answer = self.call("GET", "/m/products", params=params, name=name)
         if answer.status_code == 200:
             feed = answer.json()
             self.rows, self.cursor = feed["items"] or self.rows, feed["next_cursor"]
@@ -182,7 +207,7 @@ class MobileVisitor(HttpUser):
     @task(4)
     def product_screen(self) -> None:
         if self.rows:
-            answer = self.client.get(f"/m/products/{random.choice(self.rows)['id']}", name=SCREEN)
+            answer = self.call("GET", f"/m/products/{random.choice(self.rows)['id']}", name=SCREEN)
             if answer.status_code == 200:
                 screen = answer.json()
                 self.available[screen["id"]] = screen["available"]
@@ -198,7 +223,7 @@ class MobileShopper(MobileVisitor):
         super().on_start()
         self.tokens: dict[str, Any] | None = None
         self.renew_at = 0.0
-        answer = self.client.post("/auth/token", json=_credentials(self.username), name="mobile /auth/token")
+        answer = self.call("POST", "/auth/token", json=_credentials(self.username), name="mobile /auth/token")
         if answer.status_code == 200:
             self._keep(answer.json())
 
@@ -209,7 +234,7 @@ class MobileShopper(MobileVisitor):
     def _bearer(self) -> dict[str, str] | None:
         if self.tokens is not None and time.monotonic() >= self.renew_at:
             refresh = {"refresh_token": self.tokens["refresh_token"]}
-            answer = self.client.post("/auth/refresh", json=refresh, name="mobile /auth/refresh")
+            answer = self.call("POST", "/auth/refresh", json=refresh, name="mobile /auth/refresh")
             if answer.status_code == 200:
                 self._keep(answer.json())
             else:
@@ -225,13 +250,10 @@ class MobileShopper(MobileVisitor):
             return
         headers = {**auth, "Idempotency-Key": f"load-{uuid.uuid4()}"}
         body = _order_body(random.choice(plenty))
-        with self.client.post(
-            "/m/orders", json=body, headers=headers, name="mobile /m/orders", catch_response=True
-        ) as answer:
-            _accept_sold_out(answer)
+        self.call("POST", "/m/orders", json=body, headers=headers, name="mobile /m/orders", expect=201)
 
     @task(1)
     def my_orders(self) -> None:
         auth = self._bearer()
         if auth is not None:
-            self.client.get("/m/orders", params={"limit": 10}, headers=auth, name="mobile /m/orders")
+            self.call("GET", "/m/orders", params={"limit": 10}, headers=auth, name="mobile /m/orders")
