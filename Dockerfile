@@ -1,8 +1,8 @@
 # The image of every Python service, built from the repository root once per service:
-#   docker compose build                  (compose passes the three build args below)
+#   docker compose build                  (compose passes the build args below)
 #   docker build --build-arg SERVICE=catalog --build-arg PYTHON_IMAGE=... --build-arg UV_IMAGE=... .
 # SERVICE is a workspace member's name, which is also its console script: the container runs it.
-# (The one exception, msa-cli for the `load` profile, has compose name its command: `msa load`.)
+# COMMAND names another script of the member instead (msa-cli, for the `load` profile: `msa`).
 # The base images are pinned in .env only. The health probe lives in docker-compose.yml.
 ARG PYTHON_IMAGE
 ARG UV_IMAGE
@@ -20,6 +20,7 @@ RUN find . -type f ! -name pyproject.toml ! -name uv.lock -delete
 # chassis as wheels (no editable installs, no source tree in the final image).
 FROM ${PYTHON_IMAGE} AS build
 ARG SERVICE
+ARG COMMAND
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /src
@@ -29,7 +30,8 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --package "${SERVICE}" \
- && ln -s "/app/.venv/bin/${SERVICE}" /app/.venv/bin/service
+ && test -x "/app/.venv/bin/${COMMAND:-$SERVICE}" \
+ && ln -s "/app/.venv/bin/${COMMAND:-$SERVICE}" /app/.venv/bin/service
 
 FROM ${PYTHON_IMAGE}
 ARG SERVICE
@@ -43,5 +45,5 @@ COPY --from=build /app/.venv /app/.venv
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
-# `service` is the member's console script (linked above).
+# `service` is the member's console script (linked above; the build fails if there is none).
 CMD ["service"]

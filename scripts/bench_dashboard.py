@@ -30,16 +30,12 @@ import uvicorn
 from chassis.app import METRICS_CHANNEL, METRICS_KEY_PREFIX, METRICS_TTL_S
 from chassis.state import resource
 from msa_cli.devstack import free_port
+from msa_testing.browser import launched
 from ops_dashboard.live.dashboard import Dashboard
 from ops_dashboard.main import create
 from ops_dashboard.settings import Settings
 
 SERVICES, REPLICAS, BREAKERS_PER_SERVICE = 10, 10, 5
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -183,23 +179,15 @@ async def main(args: argparse.Namespace) -> None:
 
 
 async def measure_browser(base: str, seconds: float) -> list[float]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            page = await browser.new_page(viewport={"width": 1600, "height": 1000})
-            await page.goto(base + "/")
-            await page.wait_for_selector('#connection[data-status="live"]')
-            await asyncio.sleep(2)  # first full render done
-            await page.evaluate("window.dashboardStats.renderMs.length = 0")
-            await asyncio.sleep(seconds)
-            values: list[float] = await page.evaluate("window.dashboardStats.renderMs.slice()")
-            return values
-        finally:
-            await browser.close()
+    async with launched() as browser:
+        page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+        await page.goto(base + "/")
+        await page.wait_for_selector('#connection[data-status="live"]')
+        await asyncio.sleep(2)  # first full render done
+        await page.evaluate("window.dashboardStats.renderMs.length = 0")
+        await asyncio.sleep(seconds)
+        values: list[float] = await page.evaluate("window.dashboardStats.renderMs.slice()")
+        return values
 
 
 if __name__ == "__main__":

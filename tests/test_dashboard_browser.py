@@ -32,7 +32,7 @@ from chassis import RollingMetrics
 from chassis.app import EDGE_EVENTS, METRICS_CHANNEL
 from chassis.breakers import RollingCounts
 from msa_cli.devstack import free_port
-from msa_testing.browser import CHROMIUM, CHROMIUM_ARGS
+from msa_testing.browser import CHROMIUM, launched
 from msa_testing.fixtures import Topology
 
 pytestmark = [pytest.mark.system, pytest.mark.browser]
@@ -151,7 +151,6 @@ def chromium(require_infra: Callable[[str], None]) -> str:
 async def test_dashboard_shows_breakers_outage_recovery_and_alerts(
     make_topology: Callable[..., Topology], chromium: str
 ) -> None:
-    from playwright.async_api import async_playwright
 
     topology = make_topology(
         only={"catalog", "gateway-web", "ops-dashboard"},
@@ -163,79 +162,66 @@ async def test_dashboard_shows_breakers_outage_recovery_and_alerts(
     # No SERVICE_URLS: the services panel finds catalog and gateway-web in the registry
     # (chassis.registry), at the local ports they announce.
     ARTIFACTS.mkdir(exist_ok=True)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            page_errors: list[str] = []
-            page.on("pageerror", lambda exc: page_errors.append(str(exc)))
-            await page.goto(topology.url("ops-dashboard") + "/")
-            await page.wait_for_selector('#connection[data-status="live"]', timeout=10_000)
-            await page.wait_for_selector(
-                '#services li[data-name="catalog"][data-status="up"]', timeout=10_000
+    async with launched(chromium) as browser:
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        page_errors: list[str] = []
+        page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+        await page.goto(topology.url("ops-dashboard") + "/")
+        await page.wait_for_selector('#connection[data-status="live"]', timeout=10_000)
+        await page.wait_for_selector('#services li[data-name="catalog"][data-status="up"]', timeout=10_000)
+        async with traffic(topology.url("gateway-web")):
+            healthy = await wait_card(
+                page,
+                lambda c: c is not None and c["label"] == "Closed" and c["fill"] == GREEN and c["r"] > 5,
+                "traffic makes a green, closed circle appear",
+                timeout_s=20,
             )
-            async with traffic(topology.url("gateway-web")):
-                healthy = await wait_card(
-                    page,
-                    lambda c: c is not None and c["label"] == "Closed" and c["fill"] == GREEN and c["r"] > 5,
-                    "traffic makes a green, closed circle appear",
-                    timeout_s=20,
-                )
-                assert "/s" in healthy["rate"]
-                assert "rejected " in healthy["text"]
-                assert "retried " in healthy["text"]
-                assert "bad req " in healthy["text"]
-                assert healthy["since"].startswith("≥")  # closed when first seen: since unknown
-                assert healthy["traces"] == f"{ZIPKIN_UI}/zipkin/?serviceName=catalog&lookback=15m&limit=10"
-                # The gateway publishes its edge counts with its breakers: a row, zeros or not.
-                await page.wait_for_selector('#edge-rows tr[data-name="gateway-web"]', timeout=10_000)
+            assert "/s" in healthy["rate"]
+            assert "rejected " in healthy["text"]
+            assert "retried " in healthy["text"]
+            assert "bad req " in healthy["text"]
+            assert healthy["since"].startswith("≥")  # closed when first seen: since unknown
+            assert healthy["traces"] == f"{ZIPKIN_UI}/zipkin/?serviceName=catalog&lookback=15m&limit=10"
+            # The gateway publishes its edge counts with its breakers: a row, zeros or not.
+            await page.wait_for_selector('#edge-rows tr[data-name="gateway-web"]', timeout=10_000)
 
-                topology.stop("catalog")
+            topology.stop("catalog")
+            try:
+                failing = await wait_card(
+                    page,
+                    lambda c: (
+                        c is not None and c["state"] == "open" and c["label"] == "Open" and c["fill"] == RED
+                    ),
+                    "catalog stopped: the circle turns red and Open",
+                    timeout_s=25,
+                )
+                assert "failed" in failing["text"]
+                assert re.fullmatch(r"\d+s", failing["since"]), "the change was seen: no lower bound"
+                await page.wait_for_selector(
+                    '#services li[data-name="catalog"][data-status="unreachable"]', timeout=10_000
+                )
+
+                event = error_log_line(topology.log_file("gateway-web"))
+                publisher = aioredis.Redis.from_url(topology.redis_url)
                 try:
-                    failing = await wait_card(
-                        page,
-                        lambda c: (
-                            c is not None
-                            and c["state"] == "open"
-                            and c["label"] == "Open"
-                            and c["fill"] == RED
-                        ),
-                        "catalog stopped: the circle turns red and Open",
-                        timeout_s=25,
-                    )
-                    assert "failed" in failing["text"]
-                    assert re.fullmatch(r"\d+s", failing["since"]), "the change was seen: no lower bound"
-                    await page.wait_for_selector(
-                        '#services li[data-name="catalog"][data-status="unreachable"]', timeout=10_000
-                    )
-
-                    event = error_log_line(topology.log_file("gateway-web"))
-                    publisher = aioredis.Redis.from_url(topology.redis_url)
-                    try:
-                        await publisher.publish("msa:alerts", json.dumps(event))
-                    finally:
-                        await publisher.aclose()
-                    link = page.locator("#alerts li a.trace-link").first
-                    await link.wait_for(timeout=10_000)
-                    assert (
-                        await link.get_attribute("href") == f"{ZIPKIN_UI}/zipkin/traces/{event['trace_id']}"
-                    )
-                    assert event["message"] in await page.locator("#alerts li").first.inner_text()
-                    await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+                    await publisher.publish("msa:alerts", json.dumps(event))
                 finally:
-                    topology.start("catalog")
+                    await publisher.aclose()
+                link = page.locator("#alerts li a.trace-link").first
+                await link.wait_for(timeout=10_000)
+                assert await link.get_attribute("href") == f"{ZIPKIN_UI}/zipkin/traces/{event['trace_id']}"
+                assert event["message"] in await page.locator("#alerts li").first.inner_text()
+                await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+            finally:
+                topology.start("catalog")
 
-                await wait_card(
-                    page,
-                    lambda c: c is not None and c["label"] == "Closed" and c["fill"] == GREEN,
-                    "catalog back: the circle turns green and Closed again",
-                    timeout_s=30,
-                )
-            assert page_errors == []
-        finally:
-            await browser.close()
+            await wait_card(
+                page,
+                lambda c: c is not None and c["label"] == "Closed" and c["fill"] == GREEN,
+                "catalog back: the circle turns green and Closed again",
+                timeout_s=30,
+            )
+        assert page_errors == []
 
 
 def metrics_payload(
@@ -357,29 +343,22 @@ async def test_page_shows_a_redis_outage_and_recovers(
     dashboard_on_own_redis: DashboardOnOwnRedis, chromium: str
 ) -> None:
     """Stop Redis: the page says so; start it again: the banner goes and the page is live again."""
-    from playwright.async_api import async_playwright
 
     stack = dashboard_on_own_redis
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            page = await browser.new_page()
-            await page.goto(stack.url + "/")
-            await page.wait_for_selector('#redis[data-status="up"]', timeout=10_000)
-            banner = page.locator("#banner")
-            assert not await banner.is_visible()
-            stack.stop_redis()
-            await page.wait_for_selector('#redis[data-status="down"]', timeout=15_000)
-            assert await banner.is_visible()
-            assert "Redis is unreachable" in await banner.inner_text()
-            stack.start_redis()
-            await page.wait_for_selector('#redis[data-status="up"]', timeout=15_000)
-            assert not await banner.is_visible()
-            assert await page.locator("#connection").get_attribute("data-status") == "live"
-        finally:
-            await browser.close()
+    async with launched(chromium) as browser:
+        page = await browser.new_page()
+        await page.goto(stack.url + "/")
+        await page.wait_for_selector('#redis[data-status="up"]', timeout=10_000)
+        banner = page.locator("#banner")
+        assert not await banner.is_visible()
+        stack.stop_redis()
+        await page.wait_for_selector('#redis[data-status="down"]', timeout=15_000)
+        assert await banner.is_visible()
+        assert "Redis is unreachable" in await banner.inner_text()
+        stack.start_redis()
+        await page.wait_for_selector('#redis[data-status="up"]', timeout=15_000)
+        assert not await banner.is_visible()
+        assert await page.locator("#connection").get_attribute("data-status") == "live"
 
 
 async def test_page_shows_rejected_retried_and_edge_counts(
@@ -388,7 +367,6 @@ async def test_page_shows_rejected_retried_and_edge_counts(
     """Two gateway replicas' reports: the card shows their summed rejected and retried calls, the
     edge table their summed refusals; a service with no breakers gets a row, and a replica of an
     older chassis (no edge) a card but no row."""
-    from playwright.async_api import async_playwright
 
     stack = dashboard_on_own_redis
     ARTIFACTS.mkdir(exist_ok=True)
@@ -408,54 +386,48 @@ async def test_page_shows_rejected_retried_and_edge_counts(
         metrics_payload("orders", "o-1", {}, {"shed": 4}),
         metrics_payload("gateway-mobile", "m-1", {"gateway-mobile->catalog": {"success": 3}}, None),
     ]
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
+    async with launched(chromium) as browser:
+        page = await browser.new_page(viewport={"width": 1400, "height": 700})
+        page_errors: list[str] = []
+        page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+        await page.goto(stack.url + "/")
+        await page.wait_for_selector('#redis[data-status="up"]', timeout=10_000)
+        assert await page.locator("#no-edge").is_visible()
+        with redis.Redis(port=stack.redis_port) as publisher:
+            for payload in payloads:
+                publisher.publish(METRICS_CHANNEL, payload)
+        card = await wait_card(
+            page,
+            lambda c: c is not None and "rejected 7" in c["text"],
+            "the card sums both replicas",
+            timeout_s=10,
         )
-        try:
-            page = await browser.new_page(viewport={"width": 1400, "height": 700})
-            page_errors: list[str] = []
-            page.on("pageerror", lambda exc: page_errors.append(str(exc)))
-            await page.goto(stack.url + "/")
-            await page.wait_for_selector('#redis[data-status="up"]', timeout=10_000)
-            assert await page.locator("#no-edge").is_visible()
-            with redis.Redis(port=stack.redis_port) as publisher:
-                for payload in payloads:
-                    publisher.publish(METRICS_CHANNEL, payload)
-            card = await wait_card(
-                page,
-                lambda c: c is not None and "rejected 7" in c["text"],
-                "the card sums both replicas",
-                timeout_s=10,
-            )
-            assert "retried 7" in card["text"]
-            assert "failed 2" in card["text"]
-            assert "27 req" in card["text"]  # rejected calls are requests, retries are not
-            assert card["label"] == "Closed"
-            assert "10.0 %" in await page.locator(f'.breaker[data-name="{BREAKER}"] .error').inner_text()
-            await page.wait_for_selector('#edge-rows tr[data-name="orders"]', timeout=10_000)
-            assert await page.evaluate(EDGE_JS) == [
-                {
-                    "service": "gateway-web",
-                    "quiet": "false",
-                    "cells": ["gateway-web", "7", "1", "3"],
-                    "hot": ["e-rate_limited", "e-shed", "e-deadline_exceeded"],
-                },
-                {
-                    "service": "orders",
-                    "quiet": "false",
-                    "cells": ["orders", "0", "4", "0"],
-                    "hot": ["e-shed"],
-                },
-            ]
-            assert await page.locator("#edge").is_visible()
-            assert not await page.locator("#no-edge").is_visible()
-            assert await page.locator("#edge-window").inner_text() == "requests refused at once, last 10 s"
-            assert await page.locator('.breaker[data-name="gateway-mobile->catalog"]').count() == 1
-            await page.screenshot(path=str(ARTIFACTS / "dashboard-edge.png"), full_page=True)
-            assert page_errors == []
-        finally:
-            await browser.close()
+        assert "retried 7" in card["text"]
+        assert "failed 2" in card["text"]
+        assert "27 req" in card["text"]  # rejected calls are requests, retries are not
+        assert card["label"] == "Closed"
+        assert "10.0 %" in await page.locator(f'.breaker[data-name="{BREAKER}"] .error').inner_text()
+        await page.wait_for_selector('#edge-rows tr[data-name="orders"]', timeout=10_000)
+        assert await page.evaluate(EDGE_JS) == [
+            {
+                "service": "gateway-web",
+                "quiet": "false",
+                "cells": ["gateway-web", "7", "1", "3"],
+                "hot": ["e-rate_limited", "e-shed", "e-deadline_exceeded"],
+            },
+            {
+                "service": "orders",
+                "quiet": "false",
+                "cells": ["orders", "0", "4", "0"],
+                "hot": ["e-shed"],
+            },
+        ]
+        assert await page.locator("#edge").is_visible()
+        assert not await page.locator("#no-edge").is_visible()
+        assert await page.locator("#edge-window").inner_text() == "requests refused at once, last 10 s"
+        assert await page.locator('.breaker[data-name="gateway-mobile->catalog"]').count() == 1
+        await page.screenshot(path=str(ARTIFACTS / "dashboard-edge.png"), full_page=True)
+        assert page_errors == []
 
 
 # The wall: 52 breakers of three callers, each reported by 2-3 replicas.
@@ -546,8 +518,6 @@ async def test_the_wall_of_52_breakers_from_several_replicas(
 ) -> None:
     """Grouped by caller, sorted (not closed first, then error %, then volume), counts summed over
     the replicas, host counts, Zipkin links, and the time since each state began."""
-    from playwright.async_api import async_playwright
-
     stack = dashboard_on_own_redis
     ARTIFACTS.mkdir(exist_ok=True)
     phases = {
@@ -569,10 +539,7 @@ async def test_the_wall_of_52_breakers_from_several_replicas(
         finally:
             await client.aclose()
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
-        )
+    async with launched(chromium) as browser:
         publisher = asyncio.create_task(publish())
         try:
             page = await browser.new_page(viewport={"width": 1400, "height": 900})
@@ -643,4 +610,3 @@ async def test_the_wall_of_52_breakers_from_several_replicas(
             publisher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await publisher
-            await browser.close()

@@ -30,6 +30,7 @@ from chassis.shedding import AimdLimit, LoadShedder
 from chassis.state import chassis_state, resource
 from msa_testing.apps import served
 from msa_testing.figures import Figures
+from msa_testing.logs import Collect
 from msa_testing.overload import overload
 from msa_testing.servers import served_process
 
@@ -134,15 +135,6 @@ async def test_heads_handed_to_the_app_count_until_their_tasks_run() -> None:
 # --- the refusal, in-process on a real socket ---
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def one_at_a_time(redis_url: str) -> tuple[FastAPI, asyncio.Event, asyncio.Event]:
     """An app that lets one request in at a time, and its ``/slow`` route: ``entered`` is set when
     a request is in it, and it answers once ``release`` is set."""
@@ -167,7 +159,7 @@ async def test_over_the_limit_a_request_is_answered_503_at_once_and_exempt_route
 ) -> None:
     app, entered, release = one_at_a_time(redis_url)
     shedder = resource(app, LoadShedder)
-    access = Collect()
+    access = Collect(logging.INFO)
     logging.getLogger("access").addHandler(access)
     try:
         async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=5) as client:
@@ -259,7 +251,7 @@ async def test_the_server_refuses_at_the_request_head_without_running_the_app(re
         return asgi
 
     app.build_middleware_stack = recording  # type: ignore[method-assign]
-    access = Collect()
+    access = Collect(logging.INFO)
     logging.getLogger("access").addHandler(access)
     try:
         async with (

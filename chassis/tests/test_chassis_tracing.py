@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterator
 from typing import Annotated
@@ -18,6 +19,7 @@ from chassis.http import Downstream
 from chassis.testing import running_app
 from chassis.tracing import _CountingExporter, _excluded_urls, configure_tracing
 from msa_cli.devstack import free_port
+from msa_testing.logs import Collect
 from msa_testing.servers import FlakyServer, flaky_server
 
 
@@ -107,7 +109,9 @@ async def test_unreachable_zipkin_costs_no_request(server: FlakyServer, redis_ur
     provider.shutdown()
 
 
-async def test_untraced_paths_get_no_span_and_every_other_path_does(redis_url: str) -> None:
+async def test_untraced_paths_get_no_span_and_a_debug_access_line_and_every_other_path_does(
+    redis_url: str,
+) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -119,14 +123,26 @@ async def test_untraced_paths_get_no_span_and_every_other_path_does(redis_url: s
     async def answer() -> dict[str, str]:
         return {}
 
-    app = create_app(
-        _settings(redis_url), routers=[router], tracer_provider=provider, untraced_paths=("/", "/files/*")
-    )
+    settings = _settings(redis_url).model_copy(update={"log_level": "DEBUG"})
+    app = create_app(settings, routers=[router], tracer_provider=provider, untraced_paths=("/", "/files/*"))
     untraced = ["/", "/files/app.js", "/health/live"]
     traced = ["/api/x", "/api/files/app.js", "/api/health/live", "/api/stream"]  # anchored, not searched
-    async with running_app(app) as client:
-        for path in untraced + traced:
-            assert (await client.get(path)).status_code == 200, path
+    access = Collect(logging.DEBUG)
+    logging.getLogger("access").addHandler(access)
+    try:
+        async with running_app(app) as client:
+            for path in untraced + traced:
+                assert (await client.get(path)).status_code == 200, path
+            assert (await client.get("/files/no/such")).status_code == 404
+    finally:
+        logging.getLogger("access").removeHandler(access)
+        logging.getLogger().setLevel(logging.INFO)  # as the next test's service expects
+    levels = {getattr(r, "http.path"): logging.getLevelName(r.levelno) for r in access.records}
+    assert levels == {
+        **dict.fromkeys(untraced, "DEBUG"),
+        **dict.fromkeys(traced, "INFO"),
+        "/files/no/such": "INFO",  # untraced, but a 4xx or 5xx is worth its line
+    }
     paths = sorted(
         str((s.attributes or {}).get("url.path") or (s.attributes or {}).get("http.target"))
         for s in exporter.get_finished_spans()

@@ -25,6 +25,7 @@ from msa_cli.main import main
 from msa_testing.containers import PINNED_COMPOSE
 from msa_testing.fixtures import REPO, Topology
 from msa_testing.load import load_args, run_load, summary
+from msa_testing.workspace import console_scripts
 
 
 def test_load_runs_web_and_mobile_users_without_a_failure(topology: Topology) -> None:
@@ -65,6 +66,8 @@ def test_the_compose_profile_load_runs_msa_load_in_the_compose_network() -> None
     )  # fmt: skip
     load = json.loads(with_profile.stdout)["services"]["load"]
     assert load["build"]["args"]["SERVICE"] == "msa-cli"
+    assert load["build"]["args"]["COMMAND"] == "msa", "the image's `service` is msa-cli's script"
+    assert console_scripts()["msa"].startswith("msa_cli.")
     assert load["command"][:2] == ["msa", "load"]
     assert "http://gateway-web:8000" in load["command"]
     assert "http://gateway-mobile:8000" in load["command"]

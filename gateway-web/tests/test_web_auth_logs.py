@@ -9,22 +9,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def text(self) -> str:
-        return "\n".join(
-            r.getMessage()
-            + " "
-            + json.dumps({k: v for k, v in r.__dict__.items() if k != "args"}, default=str)
-            for r in self.records
-        )
+from msa_testing.logs import Collect
 
 
 async def test_logs_name_the_user_and_hold_no_secret(

@@ -78,9 +78,10 @@ def create_app(
     ``downstreams`` maps a callee name to its base URL; each becomes a ``Downstream`` in
     ``chassis_state(app).downstreams``. ``lifespan`` opens the service's own resources inside the
     chassis ones. ``max_body_bytes`` refuses larger request bodies with 413 problem+json
-    (``BodySizeLimit``) before they are read. ``untraced_paths`` get no span (as health probes do):
-    ``/x`` that path alone, ``/x/*`` every path under ``/x/``; the rest (access log, limits) is as
-    for any request. ``tracer_provider`` and ``transport`` are for tests.
+    (``BodySizeLimit``) before they are read. ``untraced_paths`` get no span and log their access
+    line at DEBUG unless answered 4xx/5xx, as health probes do (a page's files and pictures: its API calls are what to
+    follow): ``/x`` that path alone, ``/x/*`` every path under ``/x/``; limits apply as to any
+    request. ``tracer_provider`` and ``transport`` are for tests.
     """
     configure_logging(settings)
     provider = tracer_provider or configure_tracing(settings)
@@ -182,7 +183,7 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app)  # every operation documents its problem+json answers and security
     app.add_middleware(DeadlineMiddleware)  # inside the request context: a drop is in the access log
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, quiet_paths=untraced_paths)
     app.include_router(health_router())
     app.include_router(_ops_router())
     app.include_router(config_view_router())

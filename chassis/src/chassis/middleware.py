@@ -6,11 +6,13 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chassis.context import request_id_var, user_var
 from chassis.errors import problem_response
+from chassis.paths import matcher
 
 __all__ = ["RequestContextMiddleware"]
 
@@ -18,15 +20,18 @@ access_log = logging.getLogger("access")
 error_log = logging.getLogger("chassis.errors")
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
-_QUIET_PATHS = ("/health/",)
+_QUIET_PATHS = ("/health/*",)  # probes every few seconds: their lines would drown the rest
 
 
 class RequestContextMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware copy of the body): sets the request id, logs one access
-    line per request, and turns an unhandled exception into a problem+json 500 that leaks nothing."""
+    line per request, and turns an unhandled exception into a problem+json 500 that leaks nothing.
+    Health probes and ``quiet_paths`` (``/x``, or ``/x/*`` for all below ``/x/``) log it at DEBUG
+    unless refused or failed (4xx, 5xx)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, quiet_paths: Iterable[str] = ()) -> None:
         self.app = app
+        self._quiet = matcher([*_QUIET_PATHS, *quiet_paths])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,7 +65,7 @@ class RequestContextMiddleware:
         finally:
             duration_ms = round((time.perf_counter() - start) * 1000, 2)
             path = scope["path"]
-            level = logging.DEBUG if path.startswith(_QUIET_PATHS) else logging.INFO
+            level = logging.DEBUG if status < 400 and self._quiet(path) else logging.INFO
             access_log.log(
                 level,
                 "%s %s %s %.1fms",

@@ -7,7 +7,9 @@ misconfigured process must still answer its probes, and an operator must still r
 
 from __future__ import annotations
 
-__all__ = ["EXEMPT_PREFIXES", "exempt", "under_prefix"]
+from collections.abc import Callable, Iterable
+
+__all__ = ["EXEMPT_PREFIXES", "exempt", "matcher", "under_prefix"]
 
 EXEMPT_PREFIXES = ("/health", "/ops", "/docs", "/openapi.json", "/redoc")
 _EXEMPT = frozenset(EXEMPT_PREFIXES)
@@ -24,3 +26,12 @@ def under_prefix(path: str, prefix: str) -> bool:
     not ``/authority``)."""
     prefix = prefix.rstrip("/") or "/"
     return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+
+
+def matcher(paths: Iterable[str]) -> Callable[[str], bool]:
+    """A test for the paths ``paths`` names: ``/x`` that path alone, ``/x/*`` every path below
+    ``/x/`` (as ``create_app(untraced_paths=...)`` takes them)."""
+    named = tuple(paths)
+    alone = frozenset(path for path in named if not path.endswith("/*"))
+    below = tuple(path.removesuffix("*") for path in named if path.endswith("/*"))
+    return lambda path: path in alone or path.startswith(below)

@@ -362,10 +362,10 @@ class DevStack:
 
 def _command(spec: ComposeService) -> list[str]:
     """compose's ``command:`` when set, else what the image runs: the root Dockerfile's CMD is the
-    ``service`` link to the console script its ``SERVICE`` build arg names."""
+    ``service`` link to the console script its ``COMMAND`` build arg names, else ``SERVICE``."""
     if spec.command:
         return spec.command
-    script = spec.build_args.get("SERVICE")
+    script = spec.build_args.get("COMMAND") or spec.build_args.get("SERVICE")
     if not script:
         raise DevStackError(
             f"{spec.name}: docker-compose.yml gives it neither a command nor a SERVICE build arg "

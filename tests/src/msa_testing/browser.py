@@ -3,9 +3,15 @@ Playwright from PyPI; no browser is ever downloaded."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "screenshot_when"]
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "launched", "screenshot_when"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -17,6 +23,23 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+@contextlib.asynccontextmanager
+async def launched(executable: str = CHROMIUM) -> AsyncIterator[Browser]:
+    """Headless Chromium (Playwright's async API), closed on the way out: one launch for every
+    browser test and benchmark. Playwright is imported here: it may be absent where no browser
+    runs."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
 def screenshot_when(url: str, selector: str, path: Path, timeout_s: float = 20.0) -> None:

@@ -67,13 +67,28 @@ def _run(args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]
     return subprocess.run(list(args), **kwargs)
 
 
-def _is_problem(line: str) -> bool:
-    """A log line at WARNING or above (the chassis logs JSON), or a crash's own words."""
+_PROBLEM_WORDS = re.compile(r"\b(WARN(ING)?|ERROR|FATAL|CRITICAL|PANIC)\b|Traceback|Exception", re.IGNORECASE)
+_PROBLEM_LEVELS = {"WARN", "WARNING", "ERROR", "FATAL", "CRITICAL"}
+
+
+def _problem(line: str) -> str | None:
+    """A log line at WARNING or above, shortened: the chassis's JSON (``level``, ``message``),
+    Elastic's (``log.level``), or any other process's words (Redis, Zipkin, a traceback); else None."""
     try:
         record = json.loads(line)
     except ValueError:
-        return "Traceback" in line or "Error" in line
-    return isinstance(record, dict) and record.get("level") in ("WARNING", "ERROR", "CRITICAL")
+        return line if _PROBLEM_WORDS.search(line) else None
+    if not isinstance(record, dict):
+        return None
+    nested = record.get("log")
+    level = str(
+        record.get("level")
+        or record.get("log.level")
+        or (nested.get("level") if isinstance(nested, dict) else "")
+    ).upper()
+    if level not in _PROBLEM_LEVELS:
+        return None
+    return f"{level} {record.get('logger_name') or record.get('log.logger') or ''}: {record.get('message')}"
 
 
 def compose_command() -> list[str]:
@@ -276,8 +291,12 @@ class ComposeStack:
         what a failed test's report shows of the logs (all of them go to test-artifacts/)."""
         found = []
         for container in self.containers():
-            logs = _run(["docker", "logs", "--since", f"{since:.3f}", container.name], timeout=60)
-            lines = [line for line in (logs.stdout + logs.stderr).splitlines() if _is_problem(line)]
+            logs = _run(
+                ["docker", "logs", "--timestamps", "--since", f"{since:.3f}", container.name], timeout=60
+            )
+            # stdout and stderr interleaved again by time; each line "<RFC 3339 time> <line>"
+            stamped = sorted(line.partition(" ") for line in (logs.stdout + logs.stderr).splitlines())
+            lines = [f"{at[11:23]} {problem}" for at, _, line in stamped if (problem := _problem(line))]
             found += [f"{container.name}: {line[:400]}" for line in lines[-last:]]
         return "\n".join(found) or "(no warning or error logged)"
 

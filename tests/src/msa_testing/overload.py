@@ -51,7 +51,9 @@ class OverloadResult:
     # each client's first request, whatever its answer: it opens the connection, and a server busy
     # with the others accepts it late (hundreds at once: seconds, the server's accept queue)
     first_ms: list[float] = field(default_factory=list)
-    first_failed: int = 0  # first requests that got no answer (in statuses as FAILED too)
+    # requests that got no answer while their client was connecting (its first, or the next after
+    # one that got none: httpx drops that connection); in statuses as FAILED too
+    connecting_failed: int = 0
     retry_after: Counter[str | None] = field(default_factory=Counter)  # of the 503 and 429 answers
 
     @property
@@ -80,7 +82,7 @@ class OverloadResult:
             f"{self.clients} clients, {self.total} requests in {self.seconds:.1f} s ({self.rps:.0f}/s), "
             f"statuses {dict(sorted(self.statuses.items()))}; latency ms {classes}; "
             f"first request of each client (connecting) {self.percentiles('first')}"
-            + (f", {self.first_failed} of them unanswered" if self.first_failed else "")
+            + (f"; unanswered while connecting: {self.connecting_failed}" if self.connecting_failed else "")
         )
 
 
@@ -232,7 +234,7 @@ async def overload(
 
     async def client(http: httpx.AsyncClient) -> None:
         nonlocal sent
-        first = True
+        first = connecting = True
         while time.monotonic() < stop_at and sent < max_requests:
             sent += 1
             began = time.monotonic()
@@ -242,9 +244,10 @@ async def overload(
             except httpx.HTTPError:
                 status = FAILED
             took_ms = (time.monotonic() - began) * 1000
+            result.connecting_failed += connecting and status == FAILED
+            connecting = status == FAILED
             if first:
                 result.first_ms.append(took_ms)
-                result.first_failed += status == FAILED
                 first = False
                 if len(result.first_ms) * 2 >= clients:
                     crowd_in.set()

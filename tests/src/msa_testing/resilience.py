@@ -366,7 +366,8 @@ def _mobile_token(stack: ComposeStack, user: str) -> str:
 def scenario_rate_limit(stack: ComposeStack, *, burst: int = 30) -> dict[str, Any]:
     """gateway-mobile's per-principal limit lowered to 5 per 10 s (burst 5); alice's token sends
     ``burst`` requests at once, then bob's token (same address) sends 5. Figures: alice's statuses,
-    how long her burst took (from the first sent to the last answered), the headers of one 429, bob's statuses, gateway-mobile's ``rate_limited`` count."""
+    how long her burst took (from the first sent to the last answered), the headers of one 429,
+    bob's statuses, gateway-mobile's ``rate_limited`` count."""
     alice, bob = _mobile_token(stack, "alice"), _mobile_token(stack, "bob")
     url = f"{stack.url('gateway-mobile')}/m/orders"
     limit = {
@@ -445,7 +446,7 @@ def scenario_overload(stack: ComposeStack, *, clients: int = 400, seconds: float
     return {
         "summary": result.summary(),
         "statuses": dict(sorted(result.statuses.items())),
-        "first_failed": result.first_failed,
+        "connecting_failed": result.connecting_failed,
         "rps": round(result.rps),
         "shed_ms": result.percentiles("probe 5xx"),
         "accepted_ms": result.percentiles("probe 2xx"),

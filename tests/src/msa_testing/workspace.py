@@ -41,8 +41,9 @@ def console_scripts(repo: Path = REPO) -> dict[str, str]:
 
 def service_package(spec: dict[str, Any], scripts: dict[str, str] | None = None) -> str:
     """The import package of a compose service built here, from the console script its image runs:
-    the root Dockerfile's CMD is the link to the one its SERVICE build arg names."""
-    target = (scripts or console_scripts())[spec["build"]["args"]["SERVICE"]]
+    the root Dockerfile's CMD is the link to the one its COMMAND build arg names, else SERVICE."""
+    args = spec["build"]["args"]
+    target = (scripts or console_scripts())[args.get("COMMAND") or args["SERVICE"]]
     return target.split(":")[0].split(".")[0]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import uuid
 from typing import Any
@@ -76,14 +77,23 @@ def _order_body(product_id: str) -> dict[str, Any]:
 
 
 def _problem(answer: Any) -> str:
-    """`503 <the problem's detail>`: a failure line that says which fault or limit it was."""
+    """`503 <the problem's detail>`: one failure line per kind of fault or limit (numbers and quoted
+    ids in the detail masked: "retry in N s", "No product with id '…'")."""
+    if answer.status_code == 0:  # no answer: the root cause (refused, reset, timed out), not the URL
+        error = getattr(answer, "error", None)
+        for _ in range(10):  # requests wraps urllib3's error, which wraps the socket's
+            if error is None or (error.__cause__ or error.__context__) is None:
+                break
+            error = error.__cause__ or error.__context__
+        return f"0 {error!r}"
     try:
         body = answer.json()
-    except ValueError:  # not JSON: a proxy's page, or no answer at all (status 0)
+    except ValueError:  # not JSON: a proxy's page
         body = None
-    problem = body if isinstance(body, dict) else {}  # its ids left out: one line per kind
-    detail = problem.get("detail") or problem.get("title") or answer.text or getattr(answer, "error", "")
-    return f"{answer.status_code} {str(detail)[:200]}".strip()
+    problem = body if isinstance(body, dict) else {}
+    detail = str(problem.get("detail") or problem.get("title") or answer.text or "")
+    detail = re.sub(r"\d+(\.\d+)?", "N", re.sub(r"'[^']*'", "'…'", detail))
+    return f"{answer.status_code} {detail[:200]}".strip()
 
 
 def _sold_out(answer: Any) -> bool:

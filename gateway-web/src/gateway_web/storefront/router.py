@@ -43,8 +43,8 @@ _PICTURE_HEADERS = {
 }
 
 # The page, its files (config.json too: three settings, no downstream) and pictures: a listing view
-# loads a score of them, and a trace each would bury its API calls in Zipkin. Access logged and rate
-# limited as ever.
+# loads a score of them, and a trace or an access line each would bury its API calls in Zipkin and
+# Kibana: their access lines are at DEBUG, but for a 4xx or 5xx. Rate limited as ever.
 UNTRACED_PATHS = ("/", "/storefront/*", "/img/products/*")
 
 router = APIRouter(tags=["storefront"], include_in_schema=False)
