@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis
@@ -19,13 +19,7 @@ from chassis import (
 )
 from msa_testing.downstreams import replica_client
 from msa_testing.infra import start_redis
-from msa_testing.servers import FlakyServer, flaky_server
-
-
-@pytest.fixture
-def server() -> Iterator[FlakyServer]:
-    with flaky_server() as running:
-        yield running
+from msa_testing.servers import FlakyServer
 
 
 def _settings(redis_url: str, **breaker: float) -> ServiceSettings:

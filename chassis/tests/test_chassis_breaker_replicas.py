@@ -13,17 +13,11 @@ import redis
 from msa_testing.breaker_replica import FAIL_MAX, Replica
 from msa_testing.figures import Figures
 from msa_testing.infra import RedisServer, start_redis
-from msa_testing.servers import FlakyServer, flaky_server
+from msa_testing.servers import FlakyServer
 
 # What the module docstring of chassis.breakers promises: a transition reaches the other replicas
 # a pub/sub message later; if the message is lost, the periodic resync (1 s) brings it.
 PROPAGATION_BOUND_S = 0.1
-
-
-@pytest.fixture
-def server() -> Iterator[FlakyServer]:
-    with flaky_server() as running:
-        yield running
 
 
 @pytest.fixture

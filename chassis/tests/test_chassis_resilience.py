@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,13 +23,7 @@ from chassis.chaos import inject_faults
 from chassis.settings import BulkheadSettings, ChaosSettings
 from chassis.state import chassis_state
 from msa_testing.downstreams import replica_client
-from msa_testing.servers import FlakyServer, flaky_server
-
-
-@pytest.fixture
-def server() -> Iterator[FlakyServer]:
-    with flaky_server() as running:
-        yield running
+from msa_testing.servers import FlakyServer
 
 
 def _settings(redis_url: str, **remote: Any) -> ServiceSettings:

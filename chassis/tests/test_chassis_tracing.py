@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
 from typing import Annotated
 
 import pytest
@@ -20,13 +19,7 @@ from chassis.testing import running_app
 from chassis.tracing import _CountingExporter, _excluded_urls, configure_tracing
 from msa_cli.devstack import free_port
 from msa_testing.logs import Collect
-from msa_testing.servers import FlakyServer, flaky_server
-
-
-@pytest.fixture
-def server() -> Iterator[FlakyServer]:
-    with flaky_server() as running:
-        yield running
+from msa_testing.servers import FlakyServer
 
 
 def _router() -> APIRouter:
