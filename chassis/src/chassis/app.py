@@ -78,10 +78,10 @@ def create_app(
     ``downstreams`` maps a callee name to its base URL; each becomes a ``Downstream`` in
     ``chassis_state(app).downstreams``. ``lifespan`` opens the service's own resources inside the
     chassis ones. ``max_body_bytes`` refuses larger request bodies with 413 problem+json
-    (``BodySizeLimit``) before they are read. ``untraced_paths`` get no span and log their access
-    line at DEBUG unless answered 4xx/5xx, as health probes do (a page's files and pictures: its API calls are what to
-    follow): ``/x`` that path alone, ``/x/*`` every path under ``/x/``; limits apply as to any
-    request. ``tracer_provider`` and ``transport`` are for tests.
+    (``BodySizeLimit``) before they are read. ``untraced_paths`` (a page's files and pictures: its
+    API calls are what to follow) get no span and log their access line at DEBUG unless answered
+    4xx/5xx, as health probes do: ``/x`` that path alone, ``/x/*`` every path under ``/x/``; limits
+    apply as to any request. ``tracer_provider`` and ``transport`` are for tests.
     """
     configure_logging(settings)
     provider = tracer_provider or configure_tracing(settings)

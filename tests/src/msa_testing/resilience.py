@@ -460,6 +460,7 @@ def scenario_overload(stack: ComposeStack, *, clients: int = 400, seconds: float
         "recovered": bool(after),
         "polite_summary": polite.summary(),
         "polite_statuses": dict(sorted(polite.statuses.items())),
+        "polite_connecting_failed": polite.connecting_failed,
         "polite_shed_ms": polite.percentiles("probe 5xx"),
         "polite_accepted_ms": polite.percentiles("probe 2xx"),
         "unshed_summary": unshed.summary(),
