@@ -12,20 +12,26 @@ Paths (the same catalog product unless said): catalog direct; nginx ``proxy_pass
 FastAPI + httpx proxy, on httpx's own transport and on the chassis's (aiohttp underneath); a
 chassis route making one guarded call; gateway-web's product page (catalog, inventory, reviews x2);
 gateway-mobile's listing; and the product page again with breaker state not shared, with no
-traces recorded (``TRACING_SAMPLE_RATIO=0``), and with both.
+traces recorded (``TRACING_SAMPLE_RATIO=0``), and with both. Then a product page's CPU in every
+process it touches. First, in-process: what a client span adds to an httpx call, recorded by
+opentelemetry-instrumentation-httpx's transport and by the chassis's own (``TracedTransport``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import statistics
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from msa_cli.devstack import DevStack, free_port
 from msa_testing.bench import (
@@ -66,6 +72,47 @@ def measure(target: Target, seconds: float) -> Figures:
     return Figures(cpu_ms=cpu_ms, rps=rps, p50_ms=p50 or float("nan"))
 
 
+def client_span_cost(calls: int = 20_000) -> str:
+    """CPU per httpx call (µs) on a canned answer: without a span, with opentelemetry-instrumentation-
+    httpx's, with ``chassis.tracing.TracedTransport`` (spans batched to an exporter that drops them)."""
+    from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from chassis.tracing import TracedTransport
+
+    class Dropped(SpanExporter):
+        def export(self, spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Dropped()))
+    canned = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+
+    async def per_call_us(transport: httpx.AsyncBaseTransport) -> float:
+        async with httpx.AsyncClient(transport=transport, base_url="http://catalog:8000") as client:
+            for _ in range(500):  # warm-up
+                await client.get(f"/products/{PRODUCT}")
+            started = time.process_time()
+            for _ in range(calls):
+                await client.get(f"/products/{PRODUCT}")
+            return (time.process_time() - started) / calls * 1e6
+
+    async def all_three() -> tuple[float, float, float]:
+        bare = await per_call_us(canned)
+        upstream = await per_call_us(AsyncOpenTelemetryTransport(canned, tracer_provider=provider))
+        ours = await per_call_us(TracedTransport(canned, provider))
+        return bare, upstream, ours
+
+    bare, upstream, ours = asyncio.run(all_three())
+    provider.shutdown()
+    return (
+        f"a client span per httpx call (CPU, {calls} calls on a canned answer): none {bare:.0f} µs; "
+        f"opentelemetry-instrumentation-httpx +{upstream - bare:.0f} µs; "
+        f"chassis TracedTransport +{ours - bare:.0f} µs"
+    )
+
+
 def cpu_by_process(url: str, pids: dict[str, int], seconds: float) -> dict[str, float]:
     """CPU per request (ms) of each of these processes while wrk sends ``url`` at 16 connections."""
     wrk(url, 16, 1)
@@ -104,6 +151,7 @@ def main() -> None:
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench_gateway needs wrk: apt-get install -y wrk (bash scripts/test.sh installs it)")
+    span_cost = client_span_cost()
 
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         state = Path(tmp)
@@ -188,6 +236,7 @@ def main() -> None:
         f"product page: {page.cpu_ms:.2f} ms of gateway CPU per page; "
         f"{page.rps:.0f} pages/s = {page.rps / direct.rps:.2f} of direct catalog throughput"
     )
+    print(span_cost)
     total = sum(page_cpu.values())
     print(
         "a product page's CPU, every process it touches (one more run): "

@@ -6,9 +6,11 @@ import logging
 import secrets
 from typing import Annotated
 
+import httpx
 import pytest
 from fastapi import APIRouter, Depends
 from opentelemetry.exporter.zipkin.json import ZipkinExporter
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from chassis import ServiceSettings, create_app, downstream
 from chassis.http import Downstream
 from chassis.testing import running_app
-from chassis.tracing import _CountingExporter, _excluded_urls, configure_tracing
+from chassis.tracing import TracedTransport, _CountingExporter, _excluded_urls, configure_tracing
 from msa_cli.devstack import free_port
 from msa_testing.logs import Collect
 from msa_testing.servers import FlakyServer
@@ -147,3 +149,40 @@ def test_an_untraced_path_is_a_path() -> None:
     for path in ("files/*", "/a,/b", "/a b"):
         with pytest.raises(ValueError, match="untraced path"):
             _excluded_urls([path])
+
+
+async def test_the_client_span_names_the_call_marks_errors_and_is_off_when_suppressed() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/down":
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(503 if request.url.path == "/busy" else 200)
+
+    transport = TracedTransport(httpx.MockTransport(answer), provider)
+    async with httpx.AsyncClient(transport=transport, base_url="http://catalog:8000") as client:
+        await client.get("/products/p-1", params={"x": "1"})
+        await client.get("/busy")
+        with pytest.raises(httpx.ConnectError):
+            await client.get("/down")
+        with suppress_instrumentation():
+            await client.get("/bookkeeping")
+    spans = exporter.get_finished_spans()
+    assert [(s.name, s.kind.name, s.status.status_code.name) for s in spans] == [
+        ("GET", "CLIENT", "UNSET"),
+        ("GET", "CLIENT", "ERROR"),  # a 5xx
+        ("GET", "CLIENT", "ERROR"),  # no answer
+    ]
+    assert dict(spans[0].attributes or {}) == {
+        "http.method": "GET",
+        "http.url": "http://catalog:8000/products/p-1?x=1",
+        "http.status_code": 200,
+    }
+    # each traced call carries its own span as the callee's parent; the suppressed one none
+    assert [r.headers.get("traceparent", "").split("-")[2:3] for r in seen] == [
+        [format(s.context.span_id, "016x")] for s in spans
+    ] + [[]]

@@ -26,7 +26,6 @@ import httpx
 import pybreaker
 import redis
 from opentelemetry import trace
-from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
 
 from chassis import deadline
 from chassis.breakers import Breaker, BreakerRegistry
@@ -34,6 +33,7 @@ from chassis.bulkhead import Bulkhead, BulkheadFull
 from chassis.context import request_id_var
 from chassis.errors import ServiceError
 from chassis.settings import HttpSettings, LiveSettings, RetrySettings, ServiceSettings
+from chassis.tracing import TracedTransport
 from chassis.transport import AiohttpTransport
 
 __all__ = [
@@ -122,7 +122,7 @@ class Downstream:
         inner = transport or AiohttpTransport()
         self._client = _ServiceClient(
             base_url=base_url,
-            transport=AsyncOpenTelemetryTransport(inner, tracer_provider=tracer_provider),
+            transport=TracedTransport(inner, tracer_provider),
             timeout=_timeout(settings.http),
             headers={"user-agent": f"msa-chassis/{caller}"},
         )
