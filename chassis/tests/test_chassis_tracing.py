@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from typing import Annotated
@@ -155,20 +156,25 @@ async def test_the_client_span_names_the_call_marks_errors_and_is_off_when_suppr
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    seen: list[httpx.Request] = []
+    sent: list[str | None] = []  # the traceparent each call carried as it was sent
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
+    async def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("traceparent"))
         if request.url.path == "/down":
             raise httpx.ConnectError("refused", request=request)
+        if request.url.path == "/slow":
+            await asyncio.sleep(5)
         return httpx.Response(503 if request.url.path == "/busy" else 200)
 
     transport = TracedTransport(httpx.MockTransport(answer), provider)
-    async with httpx.AsyncClient(transport=transport, base_url="http://catalog:8000") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc:pw-1@catalog:8000") as client:
         await client.get("/products/p-1", params={"x": "1"})
         await client.get("/busy")
         with pytest.raises(httpx.ConnectError):
             await client.get("/down")
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):  # as Downstream waits at most its budget
+                await client.get("/slow")
         with suppress_instrumentation():
             await client.get("/bookkeeping")
     spans = exporter.get_finished_spans()
@@ -176,13 +182,13 @@ async def test_the_client_span_names_the_call_marks_errors_and_is_off_when_suppr
         ("GET", "CLIENT", "UNSET"),
         ("GET", "CLIENT", "ERROR"),  # a 5xx
         ("GET", "CLIENT", "ERROR"),  # no answer
+        ("GET", "CLIENT", "ERROR"),  # no answer in time
     ]
     assert dict(spans[0].attributes or {}) == {
         "http.method": "GET",
-        "http.url": "http://catalog:8000/products/p-1?x=1",
+        "http.url": "http://REDACTED:REDACTED@catalog:8000/products/p-1?x=1",  # never the password
         "http.status_code": 200,
     }
-    # each traced call carries its own span as the callee's parent; the suppressed one none
-    assert [r.headers.get("traceparent", "").split("-")[2:3] for r in seen] == [
-        [format(s.context.span_id, "016x")] for s in spans
-    ] + [[]]
+    # each traced call carries its own span (and trace) as the callee's parent; the suppressed one none
+    context = [s.context for s in spans]
+    assert sent == [f"00-{c.trace_id:032x}-{c.span_id:016x}-{c.trace_flags:02x}" for c in context] + [None]
