@@ -14,7 +14,9 @@ chassis route making one guarded call; gateway-web's product page (catalog, inve
 gateway-mobile's listing; and the product page again with breaker state not shared, with no
 traces recorded (``TRACING_SAMPLE_RATIO=0``), and with both. Then a product page's CPU in every
 process it touches. First, in-process: what a client span adds to an httpx call, recorded by
-opentelemetry-instrumentation-httpx's transport and by the chassis's own (``TracedTransport``).
+opentelemetry-instrumentation-httpx's transport and by the chassis's own (``TracedTransport``), and
+what a server span adds to a request, recorded by opentelemetry-instrumentation-fastapi and by the
+chassis's own (``ServerSpans``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from msa_cli.devstack import DevStack, free_port
 from msa_testing.bench import (
@@ -72,14 +76,8 @@ def measure(target: Target, seconds: float) -> Figures:
     return Figures(cpu_ms=cpu_ms, rps=rps, p50_ms=p50 or float("nan"))
 
 
-def client_span_cost(calls: int = 20_000) -> str:
-    """CPU per httpx call (µs) on a canned answer: without a span, with opentelemetry-instrumentation-
-    httpx's, with ``chassis.tracing.TracedTransport`` (spans batched to an exporter that drops them)."""
-    from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
-    from chassis.tracing import TracedTransport
+def _dropping_provider() -> TracerProvider:
+    """Spans batched, as in a service, to an exporter that drops them."""
 
     class Dropped(SpanExporter):
         def export(self, spans: object) -> SpanExportResult:
@@ -87,6 +85,17 @@ def client_span_cost(calls: int = 20_000) -> str:
 
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(Dropped()))
+    return provider
+
+
+def client_span_cost(calls: int = 20_000) -> str:
+    """CPU per httpx call (µs) on a canned answer: without a span, with opentelemetry-instrumentation-
+    httpx's, with ``chassis.tracing.TracedTransport``."""
+    from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
+
+    from chassis.tracing import TracedTransport
+
+    provider = _dropping_provider()
     canned = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
 
     async def per_call_us(transport: httpx.AsyncBaseTransport) -> float:
@@ -110,6 +119,88 @@ def client_span_cost(calls: int = 20_000) -> str:
         f"a client span per httpx call (CPU, {calls} calls on a canned answer): none {bare:.0f} µs; "
         f"opentelemetry-instrumentation-httpx +{upstream - bare:.0f} µs; "
         f"chassis TracedTransport +{ours - bare:.0f} µs"
+    )
+
+
+def server_span_cost(requests: int = 2_000, rounds: int = 5, routes: int = 20) -> str:
+    """CPU per request (µs) a FastAPI app of ``routes`` routes answers in-process (no socket; the
+    median of ``rounds`` rounds taken in turn): without a span; with opentelemetry-instrumentation-
+    fastapi's; with FastAPI's own telemetry, as it comes (operation spans too) and with its server
+    span alone; with ``chassis.tracing.ServerSpans``."""
+    from fastapi import FastAPI
+    from fastapi.telemetry import TelemetryConfig
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    from chassis.tracing import NO_FASTAPI_TELEMETRY, ServerSpans, untraced
+
+    provider = _dropping_provider()
+
+    def app(telemetry: TelemetryConfig = NO_FASTAPI_TELEMETRY) -> FastAPI:
+        made = FastAPI(telemetry=telemetry)
+        for n in range(routes - 1):
+            made.add_api_route(f"/other-{n}/{{item_id}}", lambda item_id: {"id": item_id}, methods=["GET"])
+        made.add_api_route("/products/{product_id}", lambda product_id: {"id": product_id}, methods=["GET"])
+        return made
+
+    contrib, ours = app(), app()
+    FastAPIInstrumentor.instrument_app(contrib, tracer_provider=provider, exclude_spans=["receive", "send"])
+    ours.add_middleware(ServerSpans, tracer_provider=provider, untraced=untraced([]))
+    apps = {
+        "none": app(),
+        "opentelemetry-instrumentation-fastapi": contrib,
+        "FastAPI's own telemetry": app({"tracer_provider": provider}),
+        "its server span alone": app(
+            {"tracer_provider": provider, "operation_spans": False, "metrics": False, "logs": False}
+        ),
+        "chassis ServerSpans": ours,
+    }
+    path = f"/products/{PRODUCT}"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"catalog:8000"),
+            (b"traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: object) -> None:
+        return None
+
+    async def per_request_us(target: FastAPI) -> float:
+        started = time.process_time()
+        for _ in range(requests):
+            await target(dict(scope), receive, send)
+        return (time.process_time() - started) / requests * 1e6
+
+    async def every_round() -> dict[str, list[float]]:
+        for target in apps.values():
+            for _ in range(300):  # warm-up
+                await target(dict(scope), receive, send)
+        taken: dict[str, list[float]] = {name: [] for name in apps}
+        for _ in range(rounds):
+            for name, target in apps.items():
+                taken[name].append(await per_request_us(target))
+        return taken
+
+    medians = {name: statistics.median(us) for name, us in asyncio.run(every_round()).items()}
+    provider.shutdown()
+    bare = medians.pop("none")
+    return (
+        f"a server span per request (CPU, {rounds} x {requests} requests in-process, {routes} routes): "
+        f"none {bare:.0f} µs; " + "; ".join(f"{name} +{us - bare:.0f} µs" for name, us in medians.items())
     )
 
 
@@ -151,7 +242,7 @@ def main() -> None:
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench_gateway needs wrk: apt-get install -y wrk (bash scripts/test.sh installs it)")
-    span_cost = client_span_cost()
+    span_costs = [client_span_cost(), server_span_cost()]
 
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         state = Path(tmp)
@@ -236,7 +327,7 @@ def main() -> None:
         f"product page: {page.cpu_ms:.2f} ms of gateway CPU per page; "
         f"{page.rps:.0f} pages/s = {page.rps / direct.rps:.2f} of direct catalog throughput"
     )
-    print(span_cost)
+    print(*span_costs, sep="\n")
     total = sum(page_cpu.values())
     print(
         "a product page's CPU, every process it touches (one more run): "

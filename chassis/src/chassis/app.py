@@ -41,7 +41,14 @@ from chassis.settings import LiveSettings, ServiceSettings
 from chassis.shedding import LoadShedder
 from chassis.shedding import install as install_shedding
 from chassis.state import ChassisState, chassis_state, resource
-from chassis.tracing import configure_tracing, exporter_stats, flush_spans, instrument_app
+from chassis.tracing import (
+    NO_FASTAPI_TELEMETRY,
+    ServerSpans,
+    configure_tracing,
+    exporter_stats,
+    flush_spans,
+    untraced,
+)
 
 __all__ = ["METRICS_CHANNEL", "METRICS_KEY_PREFIX", "create_app", "serve"]
 
@@ -171,6 +178,7 @@ def create_app(
         # from the request's Host header, so anyone could make a service redirect elsewhere.
         # /path/ is a 404 problem+json like any other unknown path.
         redirect_slashes=False,
+        telemetry=NO_FASTAPI_TELEMETRY,
     )
     config = client_for(settings)
     app.state.chassis = state = ChassisState(
@@ -189,9 +197,10 @@ def create_app(
     app.include_router(config_view_router())
     for router in routers:
         app.include_router(router)
-    instrument_app(app, provider, untraced_paths=untraced_paths)
     if max_body_bytes is not None:
         app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    # Outside the request context and deadline: its span is current for their log lines and tags.
+    app.add_middleware(ServerSpans, tracer_provider=provider, untraced=untraced(untraced_paths))
     # Last: the outermost layer, before tracing (a shed request costs no span; chassis.shedding).
     install_shedding(app)
     return app

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
+from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chassis.context import request_id_var, user_var
@@ -55,8 +56,9 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            trace.get_current_span().record_exception(exc)  # the request's span (ServerSpans)
             if not started:
                 response = problem_response(
                     500, detail="An unexpected error occurred.", instance=scope["path"]

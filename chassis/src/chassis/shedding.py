@@ -300,9 +300,9 @@ async def _overloaded(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def install(app: FastAPI) -> LoadShedder:
-    """Make shedding the app's outermost layer, outside tracing, and run the loop-lag sampler for
-    the app's lifespan. Call it last in ``create_app``: tracing replaces ``build_middleware_stack``
-    too, and this one must wrap what it builds."""
+    """Make shedding the app's outermost layer, outside tracing and Starlette's error middleware
+    (it wraps what ``build_middleware_stack`` builds), and run the loop-lag sampler for the app's
+    lifespan."""
     state = chassis_state(app)
     shedder = provide(app, LoadShedder(state.live, state.edge))
     build = app.build_middleware_stack

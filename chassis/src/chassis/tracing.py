@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.zipkin.json import ZipkinExporter
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from opentelemetry.instrumentation.propagators import TraceResponsePropagator, set_global_response_propagator
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 from opentelemetry.propagators.b3 import B3MultiFormat
@@ -38,16 +35,37 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chassis.paths import matcher
 from chassis.settings import ServiceSettings
 
-__all__ = ["configure_tracing", "current_trace_id", "exporter_stats", "flush_spans", "instrument_app"]
+__all__ = [
+    "NO_FASTAPI_TELEMETRY",
+    "ServerSpans",
+    "TracedTransport",
+    "configure_tracing",
+    "current_trace_id",
+    "exporter_stats",
+    "flush_spans",
+    "untraced",
+]
 
 log = logging.getLogger(__name__)
 
 # Health probes run every few seconds (tracing them would bury real traffic); an SSE stream
-# would be one span as long as the browser tab stays open. An app adds its own (instrument_app).
+# would be one span as long as the browser tab stays open. An app adds its own (ServerSpans).
 _UNTRACED_PATHS = ("/health/live", "/health/ready", "/stream")
+
+# FastAPI's own telemetry (on by default once a tracer provider is set) would add a second SERVER
+# span and three more per request (dependencies, endpoint, serialization) at twice ServerSpans'
+# cost (``bench_gateway.py``): ``create_app`` turns it off.
+NO_FASTAPI_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 _provider: TracerProvider | None = None
 _lock = threading.Lock()
@@ -137,9 +155,6 @@ def configure_tracing(settings: ServiceSettings) -> TracerProvider:
         propagate.set_global_textmap(
             CompositePropagator([_InboundOnly(B3MultiFormat()), TraceContextTextMapPropagator()])
         )
-        # Every traced answer names its trace (``traceresponse: 00-<trace id>-<span id>-<flags>``), so
-        # a client (the storefront's footer) can link to it in Zipkin.
-        set_global_response_propagator(TraceResponsePropagator())  # type: ignore[no-untyped-call]
         RedisInstrumentor().instrument(tracer_provider=provider)
         _provider = provider
         return provider
@@ -183,35 +198,78 @@ class TracedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def instrument_app(
-    app: FastAPI, provider: trace.TracerProvider, *, untraced_paths: Iterable[str] = ()
-) -> None:
-    """Trace every request but the chassis's untraced paths and ``untraced_paths`` (see ``_excluded_urls``)."""
-    FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=provider,
-        excluded_urls=_excluded_urls([*_UNTRACED_PATHS, *untraced_paths]),
-        exclude_spans=["receive", "send"],
-    )
+class ServerSpans:
+    """A SERVER span per inbound request, in the trace its caller sent (W3C or B3): the span
+    opentelemetry-instrumentation-fastapi records (``GET /products/{product_id}``; ``http.method``,
+    ``http.scheme``, ``http.target``, ``http.user_agent``, ``net.peer.ip``, ``http.route``,
+    ``http.status_code``; an error from 500 up), for under half its cost: that middleware
+    matches the request against every route a second time to name the span, and works out its
+    attributes through the semantic-conventions machinery on every request (``bench_gateway.py``).
+    This span is named when the answer is done, from the route the router matched.
+
+    Every traced answer names its trace (``traceresponse: 00-<trace id>-<span id>-<flags>``) so
+    a client (the storefront's footer) can link to it in Zipkin. Paths ``untraced`` accepts
+    (``untraced_paths``) get no span."""
+
+    def __init__(
+        self, app: ASGIApp, tracer_provider: trace.TracerProvider | None, untraced: Callable[[str], bool]
+    ) -> None:
+        self.app = app
+        self._tracer = trace.get_tracer("chassis.server", tracer_provider=tracer_provider)
+        self._untraced = untraced
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._untraced(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        method, target = scope["method"], scope["path"]
+        if query := scope.get("query_string"):
+            target = f"{target}?{query.decode('latin-1')}"
+        attributes = {"http.method": method, "http.scheme": scope["scheme"], "http.target": target}
+        if agent := headers.get("user-agent"):
+            attributes["http.user_agent"] = agent
+        if client := scope.get("client"):
+            attributes["net.peer.ip"] = client[0]
+        with self._tracer.start_as_current_span(
+            method, context=propagate.extract(headers), kind=SpanKind.SERVER, attributes=attributes
+        ) as span:
+            context = span.get_span_context()
+            traceresponse = (
+                f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}".encode()
+                if context.is_valid
+                else None
+            )
+
+            async def send_traced(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    span.set_attribute("http.status_code", status)
+                    if status >= 500:
+                        span.set_status(StatusCode.ERROR)
+                    if traceresponse is not None:
+                        message["headers"] = [
+                            *message.get("headers", ()),
+                            (b"traceresponse", traceresponse),
+                            (b"access-control-expose-headers", b"traceresponse"),
+                        ]
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_traced)
+            finally:
+                if (route := getattr(scope.get("route"), "path", None)) is not None:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
 
 
-def _excluded_urls(paths: Iterable[str]) -> str:
-    """OpenTelemetry's ``excluded_urls`` for request paths: ``/x`` is that path alone, ``/x/*``
-    every path under ``/x/``.
-
-    OpenTelemetry searches each of its comma-separated regexes anywhere in the request's full URL
-    (``http://host:port/path``, no query): a bare ``/stream`` would also leave ``/api/streams/1``
-    untraced. Each path here is escaped and anchored after the host instead.
-    """
-    patterns = []
-    for path in paths:
-        # OpenTelemetry splits the list on commas and strips spaces
-        if not path.startswith("/") or re.search(r"[,\s]", path):
-            raise ValueError(f"an untraced path starts with / and has no comma or space: {path!r}")
-        prefix = path.endswith("/*")
-        escaped = re.escape(path.removesuffix("*") if prefix else path)
-        patterns.append(f"^[a-z]+://[^/]*{escaped}" + ("" if prefix else "$"))
-    return ",".join(patterns)
+def untraced(paths: Iterable[str]) -> Callable[[str], bool]:
+    """The test for the paths that get no span: the chassis's own and ``paths`` (``/x`` that path
+    alone, ``/x/*`` every path below ``/x/``; ``chassis.paths.matcher``)."""
+    named = [*_UNTRACED_PATHS, *paths]
+    if wrong := [path for path in named if not path.startswith("/")]:
+        raise ValueError(f"an untraced path starts with /: {wrong}")
+    return matcher(named)
 
 
 def current_trace_id() -> str | None:
