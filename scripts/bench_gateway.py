@@ -77,14 +77,16 @@ def measure(target: Target, seconds: float) -> Figures:
 
 
 def _dropping_provider() -> TracerProvider:
-    """Spans batched, as in a service, to an exporter that drops them."""
+    """Spans batched, as in a service, to an exporter that drops them; a queue no run fills (a full
+    queue drops spans unprocessed, which would flatter whoever makes the most). Whoever measures
+    calls ``force_flush()`` inside the timed part: each pays for its own spans' export."""
 
     class Dropped(SpanExporter):
         def export(self, spans: object) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(Dropped()))
+    provider.add_span_processor(BatchSpanProcessor(Dropped(), max_queue_size=200_000))
     return provider
 
 
@@ -95,26 +97,31 @@ def client_span_cost(calls: int = 20_000) -> str:
 
     from chassis.tracing import TracedTransport
 
-    provider = _dropping_provider()
     canned = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
 
-    async def per_call_us(transport: httpx.AsyncBaseTransport) -> float:
+    async def per_call_us(transport: httpx.AsyncBaseTransport, provider: TracerProvider) -> float:
         async with httpx.AsyncClient(transport=transport, base_url="http://catalog:8000") as client:
             for _ in range(500):  # warm-up
                 await client.get(f"/products/{PRODUCT}")
+            provider.force_flush()
             started = time.process_time()
             for _ in range(calls):
                 await client.get(f"/products/{PRODUCT}")
+            provider.force_flush()
             return (time.process_time() - started) / calls * 1e6
 
     async def all_three() -> tuple[float, float, float]:
-        bare = await per_call_us(canned)
-        upstream = await per_call_us(AsyncOpenTelemetryTransport(canned, tracer_provider=provider))
-        ours = await per_call_us(TracedTransport(canned, provider))
+        providers = [_dropping_provider() for _ in range(3)]
+        bare = await per_call_us(canned, providers[0])
+        upstream = await per_call_us(
+            AsyncOpenTelemetryTransport(canned, tracer_provider=providers[1]), providers[1]
+        )
+        ours = await per_call_us(TracedTransport(canned, providers[2]), providers[2])
+        for provider in providers:
+            provider.shutdown()
         return bare, upstream, ours
 
     bare, upstream, ours = asyncio.run(all_three())
-    provider.shutdown()
     return (
         f"a client span per httpx call (CPU, {calls} calls on a canned answer): none {bare:.0f} µs; "
         f"opentelemetry-instrumentation-httpx +{upstream - bare:.0f} µs; "
@@ -124,33 +131,53 @@ def client_span_cost(calls: int = 20_000) -> str:
 
 def server_span_cost(requests: int = 2_000, rounds: int = 5, routes: int = 20) -> str:
     """CPU per request (µs) a FastAPI app of ``routes`` routes answers in-process (no socket; the
-    median of ``rounds`` rounds taken in turn): without a span; with opentelemetry-instrumentation-
-    fastapi's; with FastAPI's own telemetry, as it comes (operation spans too) and with its server
-    span alone; with ``chassis.tracing.ServerSpans``."""
+    requested route half-way down the list, as gateway-web's product route is; the median of
+    ``rounds`` rounds taken in turn, each variant with its own span pipeline): without a span;
+    with opentelemetry-instrumentation-fastapi's; with FastAPI's own telemetry, as it comes
+    (operation spans too) and with its server span alone; with ``chassis.tracing.ServerSpans``."""
     from fastapi import FastAPI
     from fastapi.telemetry import TelemetryConfig
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     from chassis.tracing import NO_FASTAPI_TELEMETRY, ServerSpans, untraced
 
-    provider = _dropping_provider()
+    providers = {
+        name: _dropping_provider()
+        for name in (
+            "none",
+            "opentelemetry-instrumentation-fastapi",
+            "FastAPI's own telemetry",
+            "its server span alone",
+            "chassis ServerSpans",
+        )
+    }
 
     def app(telemetry: TelemetryConfig = NO_FASTAPI_TELEMETRY) -> FastAPI:
         made = FastAPI(telemetry=telemetry)
         for n in range(routes - 1):
+            if n == routes // 2:
+                made.add_api_route("/products/{product_id}", lambda product_id: {"id": product_id})
             made.add_api_route(f"/other-{n}/{{item_id}}", lambda item_id: {"id": item_id}, methods=["GET"])
-        made.add_api_route("/products/{product_id}", lambda product_id: {"id": product_id}, methods=["GET"])
         return made
 
     contrib, ours = app(), app()
-    FastAPIInstrumentor.instrument_app(contrib, tracer_provider=provider, exclude_spans=["receive", "send"])
-    ours.add_middleware(ServerSpans, tracer_provider=provider, untraced=untraced([]))
+    FastAPIInstrumentor.instrument_app(
+        contrib,
+        tracer_provider=providers["opentelemetry-instrumentation-fastapi"],
+        exclude_spans=["receive", "send"],
+    )
+    ours.add_middleware(ServerSpans, tracer_provider=providers["chassis ServerSpans"], untraced=untraced([]))
     apps = {
         "none": app(),
         "opentelemetry-instrumentation-fastapi": contrib,
-        "FastAPI's own telemetry": app({"tracer_provider": provider}),
+        "FastAPI's own telemetry": app({"tracer_provider": providers["FastAPI's own telemetry"]}),
         "its server span alone": app(
-            {"tracer_provider": provider, "operation_spans": False, "metrics": False, "logs": False}
+            {
+                "tracer_provider": providers["its server span alone"],
+                "operation_spans": False,
+                "metrics": False,
+                "logs": False,
+            }
         ),
         "chassis ServerSpans": ours,
     }
@@ -179,24 +206,27 @@ def server_span_cost(requests: int = 2_000, rounds: int = 5, routes: int = 20) -
     async def send(message: object) -> None:
         return None
 
-    async def per_request_us(target: FastAPI) -> float:
+    async def per_request_us(target: FastAPI, provider: TracerProvider) -> float:
         started = time.process_time()
         for _ in range(requests):
             await target(dict(scope), receive, send)
+        provider.force_flush()
         return (time.process_time() - started) / requests * 1e6
 
     async def every_round() -> dict[str, list[float]]:
-        for target in apps.values():
+        for name, target in apps.items():
             for _ in range(300):  # warm-up
                 await target(dict(scope), receive, send)
+            providers[name].force_flush()
         taken: dict[str, list[float]] = {name: [] for name in apps}
         for _ in range(rounds):
             for name, target in apps.items():
-                taken[name].append(await per_request_us(target))
+                taken[name].append(await per_request_us(target, providers[name]))
         return taken
 
     medians = {name: statistics.median(us) for name, us in asyncio.run(every_round()).items()}
-    provider.shutdown()
+    for provider in providers.values():
+        provider.shutdown()
     bare = medians.pop("none")
     return (
         f"a server span per request (CPU, {rounds} x {requests} requests in-process, {routes} routes): "

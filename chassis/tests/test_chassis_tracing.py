@@ -35,6 +35,14 @@ def _router() -> APIRouter:
     return router
 
 
+def _recording() -> tuple[InMemorySpanExporter, TracerProvider]:
+    """A tracer provider whose spans are kept, each as it ends, by the exporter."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter, provider
+
+
 def _w3c(span: ReadableSpan) -> str:
     """The span as a W3C ``traceparent`` (or ``traceresponse``) names it."""
     c = span.context
@@ -48,9 +56,7 @@ def _settings(redis_url: str) -> ServiceSettings:
 
 async def test_inbound_and_outbound_spans_with_w3c_out_and_b3_in(server: FlakyServer, redis_url: str) -> None:
     configure_tracing(_settings(redis_url))  # installs the process-wide propagators
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exporter, provider = _recording()
     app = create_app(
         _settings(redis_url),
         routers=[_router()],
@@ -72,12 +78,11 @@ async def test_inbound_and_outbound_spans_with_w3c_out_and_b3_in(server: FlakySe
 
 
 async def test_the_server_span_names_the_route_tags_the_answer_and_marks_a_failure(redis_url: str) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exporter, provider = _recording()
     router = APIRouter()
 
     @router.get("/items/{item_id}")
+    @router.post("/items/{item_id}")
     async def item(item_id: str) -> dict[str, str]:
         if item_id == "broken":
             raise RuntimeError("a bug")
@@ -88,17 +93,26 @@ async def test_the_server_span_names_the_route_tags_the_answer_and_marks_a_failu
         found = await client.get("/items/i-1", params={"q": "x"}, headers={"User-Agent": "probe/1"})
         missing = await client.get("/nowhere")
         broken = await client.get("/items/broken")
-    assert (found.status_code, missing.status_code, broken.status_code) == (200, 404, 500)
+        late = await client.post("/items/i-1", headers={"X-Deadline-Ms": "0"})  # refused before routing
+    answers = (found, missing, broken, late)
+    assert [a.status_code for a in answers] == [200, 404, 500, 504]
     spans = exporter.get_finished_spans()
     assert [(s.name, s.kind.name, s.status.status_code.name) for s in spans] == [
         ("GET /items/{item_id}", "SERVER", "UNSET"),
         ("GET", "SERVER", "UNSET"),  # no route matched: the method alone, as upstream names it
         ("GET /items/{item_id}", "SERVER", "ERROR"),
+        ("POST", "SERVER", "ERROR"),  # refused before routing: the method alone
     ]
-    assert dict(spans[0].attributes or {}) == {
+    attributes = dict(spans[0].attributes or {})
+    assert attributes.pop("net.peer.port") > 0
+    assert attributes == {
         "http.method": "GET",
         "http.scheme": "http",
-        "http.target": "/items/i-1?q=x",
+        "http.host": attributes["http.host"],  # whatever the test client sent
+        "http.flavor": "1.1",
+        "http.target": "/items/i-1",
+        "http.url": f"http://{attributes['http.host']}/items/i-1?q=x",
+        "net.host.port": attributes["net.host.port"],
         "http.user_agent": "probe/1",
         "net.peer.ip": "127.0.0.1",
         "http.route": "/items/{item_id}",
@@ -106,16 +120,14 @@ async def test_the_server_span_names_the_route_tags_the_answer_and_marks_a_failu
     }
     assert [event.name for event in spans[2].events] == ["exception"]
     # each answer names its own span, so a page can link to its trace in Zipkin
-    for response, span in zip((found, missing, broken), spans, strict=True):
+    for response, span in zip(answers, spans, strict=True):
         assert response.headers["traceresponse"] == _w3c(span)
 
 
 async def test_the_deadline_a_request_arrives_with_is_a_tag_of_its_server_span(
     server: FlakyServer, redis_url: str
 ) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exporter, provider = _recording()
     app = create_app(
         _settings(redis_url),
         routers=[_router()],
@@ -154,9 +166,7 @@ async def test_unreachable_zipkin_costs_no_request(server: FlakyServer, redis_ur
 async def test_untraced_paths_get_no_span_and_a_debug_access_line_and_every_other_path_does(
     redis_url: str,
 ) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exporter, provider = _recording()
     router = APIRouter()
 
     @router.get("/")
@@ -198,9 +208,7 @@ def test_an_untraced_path_is_a_path(redis_url: str) -> None:
 
 
 async def test_the_client_span_names_the_call_marks_errors_and_is_off_when_suppressed() -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exporter, provider = _recording()
     sent: list[str | None] = []  # the traceparent each call carried as it was sent
 
     async def answer(request: httpx.Request) -> httpx.Response:

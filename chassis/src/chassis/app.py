@@ -34,6 +34,7 @@ from chassis.limits import BodySizeLimit
 from chassis.logging import configure_logging, log_stats, set_log_level, shutdown_logging
 from chassis.middleware import RequestContextMiddleware
 from chassis.openapi import install_openapi
+from chassis.redis_clients import async_redis, sync_redis
 from chassis.refresh import Refresher
 from chassis.registry import announce_forever
 from chassis.server import server_options
@@ -98,13 +99,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def chassis_lifespan(app: FastAPI) -> AsyncIterator[None]:
         current = live.current
-        state.redis = aioredis.Redis.from_url(
+        state.redis = async_redis(
             current.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30
         )
         # Breaker state is written on failures and transitions only (read from memory): short
         # timeouts so a Redis outage costs little even then.
         breaker_redis = (
-            redis.Redis.from_url(current.redis_url, socket_timeout=0.1, socket_connect_timeout=0.1)
+            sync_redis(current.redis_url, socket_timeout=0.1, socket_connect_timeout=0.1)
             if current.breaker.shared
             else None
         )

@@ -164,10 +164,10 @@ class TracedTransport(httpx.AsyncBaseTransport):
     """A CLIENT span per outbound call, its context sent on (W3C ``traceparent``): the span
     opentelemetry-instrumentation-httpx records (named by the method; ``http.method``, ``http.url``,
     ``http.status_code``, credentials in the URL redacted; an error from 400 up, on an exception,
-    and when cancelled, which upstream leaves unset), for less than half its cost:
+    and when cancelled, which upstream leaves unset), for about half its cost:
     that transport works out its attributes through the semantic-conventions machinery on every
-    call (12% of a gateway's CPU under load, py-spy; ``bench_gateway.py``: +97 µs a call against
-    +42 µs here). None inside ``suppress_instrumentation()``."""
+    call (12% of a gateway's CPU under load, py-spy; ``bench_gateway.py``: +199 µs a call against
+    +100 µs here). None inside ``suppress_instrumentation()``."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport, tracer_provider: trace.TracerProvider | None) -> None:
         self._inner = inner
@@ -201,11 +201,14 @@ class TracedTransport(httpx.AsyncBaseTransport):
 class ServerSpans:
     """A SERVER span per inbound request, in the trace its caller sent (W3C or B3): the span
     opentelemetry-instrumentation-fastapi records (``GET /products/{product_id}``; ``http.method``,
-    ``http.scheme``, ``http.target``, ``http.user_agent``, ``net.peer.ip``, ``http.route``,
-    ``http.status_code``; an error from 500 up), for under half its cost: that middleware
+    ``http.scheme``, ``http.host``, ``http.flavor``, ``http.target``, ``http.url``,
+    ``http.user_agent``, ``net.host.port``, ``net.peer.ip``, ``net.peer.port``, ``http.route``,
+    ``http.status_code``; an error from 500 up), for about half its cost: that middleware
     matches the request against every route a second time to name the span, and works out its
     attributes through the semantic-conventions machinery on every request (``bench_gateway.py``).
-    This span is named when the answer is done, from the route the router matched.
+    The span is named when the answer is done, from the route the router matched; a request
+    answered before routing (404, and the edge's refusals: rate limit, deadline passed) by its
+    method alone, as upstream names a 404 (``http.target`` says where it went).
 
     Every traced answer names its trace (``traceresponse: 00-<trace id>-<span id>-<flags>``) so
     a client (the storefront's footer) can link to it in Zipkin. Paths ``untraced`` accepts
@@ -219,18 +222,30 @@ class ServerSpans:
         self._untraced = untraced
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._untraced(scope["path"]):
+        if scope["type"] != "http" or self._untraced(scope["path"]) or not is_http_instrumentation_enabled():
             await self.app(scope, receive, send)
             return
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-        method, target = scope["method"], scope["path"]
-        if query := scope.get("query_string"):
-            target = f"{target}?{query.decode('latin-1')}"
-        attributes = {"http.method": method, "http.scheme": scope["scheme"], "http.target": target}
+        # the first of a repeated header, as upstream reads them
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])
+        }
+        method, path, scheme = scope["method"], scope["path"], scope["scheme"]
+        host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("localhost", 80))
+        query = scope.get("query_string")
+        attributes: dict[str, str | int] = {
+            "http.method": method,
+            "http.scheme": scheme,
+            "http.host": host,
+            "http.flavor": scope.get("http_version", "1.1"),
+            "http.target": path,
+            "http.url": f"{scheme}://{host}{path}" + (f"?{query.decode('latin-1')}" if query else ""),
+        }
+        if server := scope.get("server"):
+            attributes["net.host.port"] = server[1]
         if agent := headers.get("user-agent"):
             attributes["http.user_agent"] = agent
         if client := scope.get("client"):
-            attributes["net.peer.ip"] = client[0]
+            attributes["net.peer.ip"], attributes["net.peer.port"] = client[0], client[1]
         with self._tracer.start_as_current_span(
             method, context=propagate.extract(headers), kind=SpanKind.SERVER, attributes=attributes
         ) as span:
