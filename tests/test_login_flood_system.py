@@ -34,6 +34,7 @@ PROBLEM = "application/problem+json"
 FLOOD, CONCURRENCY = 300, 40
 FLOOD_BOUND_S = 60.0  # the flood is cut off here whatever happens (2 shared cores)
 PROBE_EVERY_S = 0.05
+SHED = "past its capacity"  # the detail of chassis.shedding's 503
 
 
 def auth_limits() -> dict[str, Any]:
@@ -154,10 +155,16 @@ async def test_a_login_flood_leaves_bearer_checks_alone_and_answers_429(
         assert len(probes) >= 20
         assert ok >= 0.95 * len(probes)
 
-        # the flood was cut off by the limits: quick 429s with Retry-After, never a 5xx
+        # the flood was cut off by the limits: quick 429s with Retry-After, never a failure. A 503
+        # the gateway sheds because the flood is past its capacity is a refusal too (with
+        # Retry-After, chassis.shedding): on 2 shared cores a few may come; anything else fails.
         assert len(results) == FLOOD, "the flood did not finish within its bound"
-        unanswered = [(detail, round(took, 1)) for status, _, detail, took in results if status == 0]
-        assert not [s for s in statuses if s >= 500 or s == 0], (statuses, unanswered)
+        failed = [
+            (status, detail, round(took, 1))
+            for status, retry, detail, took in results
+            if status == 0 or (status >= 500 and not (status == 503 and SHED in detail and retry))
+        ]
+        assert not failed, (statuses, failed)
         assert statuses[429] >= FLOOD // 2
         assert all(int(retry or 0) >= 1 for status, retry, *_ in results if status == 429)
         # the limits are checked and counted atomically before hashing: no more passwords were
