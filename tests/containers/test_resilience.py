@@ -31,7 +31,7 @@ def test_a_paused_inventory_holds_only_its_bulkhead(stack: ComposeStack, figures
     # with the bulkhead, pages over it are answered at once (degraded), not after the 1.5 s timeout,
     # and order listing keeps its normal latency. (The 8 pages holding inventory's places still
     # wait 1.5 s each, past gateway-web's 0.5 s shed target: a few requests may be shed, 503.)
-    assert set(with_["pages"]["statuses"]) <= {200, 503}, "pages lose their stock, not their answer"
+    assert set(with_["pages"]["statuses"]) <= {200, 503}, ("pages lose their stock, not their answer", with_)
     assert with_["pages"]["statuses"].get(200, 0) >= 0.95 * with_["pages"]["requests"]
     assert with_["pages"]["p50_ms"] < 500
     assert with_["listing"]["statuses"].get(200, 0) >= 0.95 * with_["listing"]["requests"]

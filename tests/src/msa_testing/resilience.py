@@ -99,7 +99,8 @@ def configured(stack: ComposeStack, changes: Mapping[str, Mapping[str, Any]]) ->
 
 @dataclass
 class Load:
-    """What a bounded load saw: statuses, latencies (s), answers with X-Degraded, problem titles."""
+    """What a bounded load saw: statuses, latencies (s), answers with X-Degraded, problem titles
+    (and, for requests that got no answer, the error's name)."""
 
     statuses: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
@@ -121,8 +122,10 @@ class Load:
             ):
                 title = f"{status} {answer.json().get('title')}"
                 self.titles[title] = self.titles.get(title, 0) + 1
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:  # no answer: counted as status 0, and what it was named
             status = 0
+            title = f"0 {type(exc).__name__}"
+            self.titles[title] = self.titles.get(title, 0) + 1
         self.latencies.append(time.perf_counter() - started)
         self.statuses[status] = self.statuses.get(status, 0) + 1
 
@@ -148,7 +151,9 @@ async def _paced(url: str, *, rate: float, seconds: float) -> Load:
     """``rate`` GETs a second for ``seconds``, each sent on time whether earlier ones answered or
     not (open loop: a slow answer does not slow the arrivals, as with real users)."""
     load = Load()
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+    # Idle connections expire here before the server's 5 s keep-alive ends them: at httpx's own 5 s,
+    # a request could go out on a connection the server was closing at that moment (no answer).
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=2.0)
     async with httpx.AsyncClient(timeout=10, limits=limits) as client:
         started = time.monotonic()
         requests = []
