@@ -34,6 +34,7 @@ from chassis.breakers import RollingCounts
 from msa_cli.devstack import free_port
 from msa_testing.browser import CHROMIUM, launched
 from msa_testing.fixtures import Topology
+from ops_dashboard.breakers.service import error_band, volume_band
 
 pytestmark = [pytest.mark.system, pytest.mark.browser]
 
@@ -500,12 +501,12 @@ def expected_wall(
             requests = sum(n for event, n in events.items() if event != "retried")
             rates[name] = rates.get(name, 0.0) + requests / 10
 
-    def rank(name: str) -> tuple[bool, float, float, str]:
+    def rank(name: str) -> tuple[bool, int, int, str]:
         c = sums[name]
         errors = c.get("failure", 0) + c.get("timeout", 0)
         attempts = c.get("success", 0) + errors
         error = round(100.0 * errors / attempts, 1) if attempts else 0.0
-        return (states[name] == {"closed"}, -error, -round(rates[name], 3), name)
+        return (states[name] == {"closed"}, -error_band(error), -volume_band(rates[name]), name)
 
     groups: dict[str, list[str]] = {}
     for name in sorted(sums, key=rank):
@@ -516,7 +517,7 @@ def expected_wall(
 async def test_the_wall_of_52_breakers_from_several_replicas(
     dashboard_on_own_redis: DashboardOnOwnRedis, chromium: str
 ) -> None:
-    """Grouped by caller, sorted (not closed first, then error %, then volume), counts summed over
+    """Grouped by caller, sorted (not closed first, then error % and volume by band, then name), counts summed over
     the replicas, host counts, Zipkin links, and the time since each state began."""
     stack = dashboard_on_own_redis
     ARTIFACTS.mkdir(exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,14 +11,18 @@ from pydantic import ValidationError
 
 from chassis import RollingMetrics
 from ops_dashboard.alerts.service import to_alert, trace_url
+from ops_dashboard.breakers import service
 from ops_dashboard.breakers.repository import MetricsStore
 from ops_dashboard.breakers.service import (
+    ERROR_STOPS,
     RateHistory,
     StateClock,
     aggregate,
     aggregate_edge,
+    error_band,
     state_label,
     traces_url,
+    volume_band,
 )
 from ops_dashboard.settings import Settings, parse_service_urls
 
@@ -235,6 +241,33 @@ def test_equal_errors_rank_by_volume_then_name() -> None:
         ("s->c", "closed", {"success": 30}),
     )
     assert [v["name"] for v in views] == ["s->c", "s->a", "s->b"]
+
+
+def test_jitter_inside_a_band_moves_no_card_crossing_one_does() -> None:
+    """12 % and 20 % errors share a colour band, 5/s and 6/s a volume band: ranked by name."""
+    calm = _wall(
+        ("s->b", "closed", {"success": 88, "failure": 12}),  # 12 %, 10/s
+        ("s->a", "closed", {"success": 80, "failure": 20}),  # 20 %, 10/s
+        ("s->d", "closed", {"success": 60}),  # 0 %, 6/s
+        ("s->c", "closed", {"success": 50}),  # 0 %, 5/s
+    )
+    assert [v["name"] for v in calm] == ["s->a", "s->b", "s->c", "s->d"]
+    crossed = _wall(
+        ("s->b", "closed", {"success": 70, "failure": 30}),  # 30 %: orange, past a's yellow
+        ("s->a", "closed", {"success": 80, "failure": 20}),
+        ("s->d", "closed", {"success": 160}),  # 16/s: two doublings past c's 5/s
+        ("s->c", "closed", {"success": 50}),
+    )
+    assert [v["name"] for v in crossed] == ["s->b", "s->a", "s->d", "s->c"]
+
+
+def test_the_error_bands_are_the_walls_colour_stops() -> None:
+    script = (Path(service.__file__).parent.parent / "static" / "dashboard.js").read_text()
+    stops = re.search(r"const STOPS = \[(.*)\];", script)
+    assert stops is not None
+    assert tuple(int(n) for n in re.findall(r"\[(\d+), \[", stops.group(1))) == ERROR_STOPS
+    assert [error_band(p) for p in (0, 9.9, 10, 24.9, 25, 40, 49.9, 50, 100)] == [0, 0, 1, 1, 2, 3, 3, 4, 4]
+    assert [volume_band(r) for r in (0, 0.9, 1, 2.9, 3, 7, 400)] == [0, 0, 1, 1, 2, 3, 8]
 
 
 def test_cards_link_to_the_callees_traces_in_zipkin() -> None:

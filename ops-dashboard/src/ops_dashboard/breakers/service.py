@@ -14,6 +14,7 @@ has been in its state.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,13 +26,16 @@ from ops_dashboard.breakers.repository import ReplicaReport
 
 __all__ = [
     "EDGE_EVENTS",
+    "ERROR_STOPS",
     "EVENTS",
     "RateHistory",
     "StateClock",
     "aggregate",
     "aggregate_edge",
+    "error_band",
     "state_label",
     "traces_url",
+    "volume_band",
     "wall_order",
 ]
 
@@ -42,6 +46,7 @@ PERCENTILES = ("p50", "p90", "p99")
 _STATE_ORDER = ("open", "half-open", "closed")
 _STATE_NAMES = {"open": "Open", "half-open": "Half-open", "closed": "Closed"}
 _ALARMING = frozenset({"open", "half-open", "mixed"})  # first on the wall
+ERROR_STOPS = (10, 25, 40, 50)  # error %: the colour stops of the wall (dashboard.js STOPS)
 # Calls that reached the downstream and so have a latency (chassis.http).
 _ANSWERED = ("success", "bad_request", "failure", "timeout")
 # The Zipkin search a card links to: Lens runs it only with lookback, endTs and limit in the URL;
@@ -82,15 +87,33 @@ def aggregate(
 def wall_order(views: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Hystrix's "error then volume", with circuits that are not closed first (an open circuit
     that short-circuits every call has no attempts, hence 0 % errors, and must not sink), then by
-    name; grouped by caller, each group where its first card ranks (the worst group first)."""
+    name; grouped by caller, each group where its first card ranks (the worst group first).
+    Error % and volume rank by band (``error_band``, ``volume_band``), not by value: Hystrix's
+    exact sort moves cards on every tick as traffic jitters; a card here moves when it changes
+    colour band or its rate doubles or halves."""
     ranked = sorted(
         views,
-        key=lambda v: (v["state"] not in _ALARMING, -v["error_percentage"], -v["rate"], v["name"]),
+        key=lambda v: (
+            v["state"] not in _ALARMING,
+            -error_band(v["error_percentage"]),
+            -volume_band(v["rate"]),
+            v["name"],
+        ),
     )
     group_rank: dict[str, int] = {}
     for n, view in enumerate(ranked):
         group_rank.setdefault(view["service"], n)
     return sorted(ranked, key=lambda v: group_rank[v["service"]])  # stable: keeps the rank inside
+
+
+def error_band(error_percentage: float) -> int:
+    """0-4: the colour stops of the wall's legend (green below 10 %, then 25, 40, 50 %) it reached."""
+    return sum(error_percentage >= stop for stop in ERROR_STOPS)
+
+
+def volume_band(rate: float) -> int:
+    """0 below 1 request/s, then one more each time the rate doubles (1, 3, 7, 15, ... /s)."""
+    return int(math.log2(1 + max(rate, 0.0)))
 
 
 def traces_url(zipkin_ui_url: str, callee: str) -> str:
