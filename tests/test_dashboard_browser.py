@@ -517,8 +517,8 @@ def expected_wall(
 async def test_the_wall_of_52_breakers_from_several_replicas(
     dashboard_on_own_redis: DashboardOnOwnRedis, chromium: str
 ) -> None:
-    """Grouped by caller, sorted (not closed first, then error % and volume by band, then name), counts summed over
-    the replicas, host counts, Zipkin links, and the time since each state began."""
+    """Grouped by caller, sorted (not closed first, then error % and volume by band, then name),
+    counts summed over the replicas, host counts, Zipkin links, and the time since each state began."""
     stack = dashboard_on_own_redis
     ARTIFACTS.mkdir(exist_ok=True)
     phases = {

@@ -47,7 +47,7 @@ from chassis.paths import exempt
 from chassis.settings import LiveSettings, ServiceSettings, ShedSettings
 from chassis.state import chassis_state, provide
 
-__all__ = ["AimdLimit", "LoadShedder", "LoadShedding", "install", "overloaded_response"]
+__all__ = ["OVERLOADED_DETAIL", "AimdLimit", "LoadShedder", "LoadShedding", "install", "overloaded_response"]
 
 log = logging.getLogger(__name__)
 
@@ -283,13 +283,17 @@ class LoadShedding:
             shedder.answered(started, answered_at or time.monotonic(), status, load)
 
 
+# The detail of a shed request's 503: a client (or a test) tells a shed refusal from a failure by it.
+OVERLOADED_DETAIL = "The service is past its capacity right now; retry after Retry-After seconds."
+
+
 def overloaded_response(path: str) -> JSONResponse:
     """The answer to a shed request, from the ASGI layer or from the server: 503 problem+json
     "Service Overloaded" with ``Retry-After: 1`` (and the current request id, if any)."""
     return problem_response(
         503,
         title="Service Overloaded",
-        detail="The service is past its capacity right now; retry after Retry-After seconds.",
+        detail=OVERLOADED_DETAIL,
         instance=path,
         headers=RETRY_AFTER,
     )

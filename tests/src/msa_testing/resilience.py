@@ -13,6 +13,7 @@ import math
 import re
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -105,7 +106,7 @@ class Load:
     statuses: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     degraded: int = 0
-    titles: dict[str, int] = field(default_factory=dict)
+    titles: Counter[str] = field(default_factory=Counter)
 
     @property
     def total(self) -> int:
@@ -121,11 +122,10 @@ class Load:
                 "application/problem+json"
             ):
                 title = f"{status} {answer.json().get('title')}"
-                self.titles[title] = self.titles.get(title, 0) + 1
+                self.titles[title] += 1
         except httpx.HTTPError as exc:  # no answer: counted as status 0, and what it was named
             status = 0
-            title = f"0 {type(exc).__name__}"
-            self.titles[title] = self.titles.get(title, 0) + 1
+            self.titles[f"0 {type(exc).__name__}"] += 1
         self.latencies.append(time.perf_counter() - started)
         self.statuses[status] = self.statuses.get(status, 0) + 1
 
@@ -233,7 +233,7 @@ def _summary(load: Load) -> dict[str, Any]:
         "requests": load.total,
         "statuses": dict(sorted(load.statuses.items())),
         "degraded": load.degraded,
-        "problems": load.titles,
+        "problems": dict(load.titles),
         "p50_ms": round(ordered[len(ordered) // 2] * 1000, 1) if ordered else None,
         "p99_ms": round(p99(ordered) * 1000, 1) if ordered else None,
     }
