@@ -313,3 +313,16 @@ def test_prod_configuration_is_the_repositorys_without_the_demo_users() -> None:
     for path in (REPO / "deploy" / "config-repo").glob("*.yml"):
         if path.name != "auth-service.yml":
             assert repo["data"][path.name] == path.read_text(), path.name
+
+
+def test_zipkin_keeps_as_many_spans_as_compose_in_the_same_heap() -> None:
+    """The span count is what the heap was measured to hold (tests/test_zipkin_capacity.py)."""
+    (spec,) = objects("dev", "Deployment")["zipkin"]["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item["value"] for item in spec["env"]}
+    compose = SCALED["zipkin"]["environment"]
+    assert env["MEM_MAX_SPANS"] == compose["MEM_MAX_SPANS"]
+
+    def heap(options: str) -> list[str]:
+        return [option for option in options.split() if option.startswith("-Xmx")]
+
+    assert heap(env["JAVA_OPTS"]) == heap(compose["JAVA_OPTS"])

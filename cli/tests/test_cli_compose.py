@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from msa_cli.compose import ComposeError, load_compose
-from msa_cli.devstack import DevStack, DevStackError, _localize
+from msa_cli.devstack import DevStack, DevStackError, _localize, zipkin_settings
 
 REPO = Path(__file__).resolve().parents[2]
 # The Go binary itself: the package's bin/docker-compose wrapper exits 0 even on errors.
@@ -246,3 +246,12 @@ def test_plan_maps_volumes_ports_and_inherits_nothing_else(
     if "DATA_DIR" in catalog.env:
         assert catalog.env["DATA_DIR"].startswith(str(tmp_path))
     assert list(services).index("catalog") < list(services).index("gateway-web"), "dependencies start first"
+
+
+def test_zipkin_from_its_jar_gets_compose_s_heap_and_span_count() -> None:
+    """The span count is what compose's heap was measured to hold: a jar run gets both, never one."""
+    jvm_options, env = zipkin_settings(REPO / "docker-compose.yml")
+    compose = load_compose(REPO / "docker-compose.yml")["zipkin"].environment
+    assert jvm_options == compose["JAVA_OPTS"].split()
+    assert any(option.startswith("-Xmx") for option in jvm_options)
+    assert env == {"STORAGE_TYPE": "mem", "MEM_MAX_SPANS": compose["MEM_MAX_SPANS"]}

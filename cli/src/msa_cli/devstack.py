@@ -53,6 +53,20 @@ def _ephemeral_range() -> tuple[int, int]:
         return _FALLBACK_EPHEMERAL
 
 
+def zipkin_settings(compose_file: Path) -> tuple[list[str], dict[str, str]]:
+    """JVM options and environment for a Zipkin run from its jar, as compose runs its container.
+
+    The heap and the span count it holds (``MEM_MAX_SPANS``) go together: Zipkin's own default of
+    500,000 spans outgrows a 256 MiB heap, and the JVM exits."""
+    try:
+        zipkin = load_compose(compose_file)["zipkin"]
+    except (ComposeError, KeyError) as exc:
+        raise DevStackError(f"{compose_file}: no zipkin service to take its settings from ({exc})") from exc
+    env = zipkin.environment
+    storage = {key: env[key] for key in ("STORAGE_TYPE", "MEM_MAX_SPANS") if key in env}
+    return env.get("JAVA_OPTS", "").split(), storage
+
+
 def free_port() -> int:
     """A free loopback port for a server that binds it a moment later.
 
@@ -334,9 +348,11 @@ class DevStack:
             port = 9411 if _port_free(9411) and not self.free_ports else free_port()
             log = (self.state_dir / "logs").joinpath("zipkin.log")
             log.parent.mkdir(parents=True, exist_ok=True)
+            jvm_options, zipkin_env = zipkin_settings(self.compose_file)
             with log.open("ab") as out:
                 process = subprocess.Popen(
-                    [java, "-Xmx256m", "-jar", str(self.zipkin_jar), f"--server.port={port}"],
+                    [java, *jvm_options, "-jar", str(self.zipkin_jar), f"--server.port={port}"],
+                    env={**os.environ, **zipkin_env},
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,

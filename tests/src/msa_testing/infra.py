@@ -24,7 +24,8 @@ import psycopg
 import pytest
 import redis
 
-from msa_cli.devstack import free_port
+from msa_cli.devstack import free_port, zipkin_settings
+from msa_testing.workspace import REPO
 
 __all__ = [
     "ELASTICSEARCH_VERSION",
@@ -278,18 +279,19 @@ def start_zipkin(log_dir: Path) -> ZipkinServer:
     jar = zipkin_jar()
     port = free_port()
     log_file = log_dir / "zipkin.log"
+    jvm_options, zipkin_env = zipkin_settings(REPO / "docker-compose.yml")
     with log_file.open("ab") as out:
         process = subprocess.Popen(
             [
                 str(java),
-                "-Xms64m",
-                "-Xmx256m",
+                *jvm_options,
                 "-XX:TieredStopAtLevel=1",
                 "-jar",
                 str(jar),
                 f"--server.port={port}",
                 "--logging.level.root=WARN",
             ],
+            env={**os.environ, **zipkin_env},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
