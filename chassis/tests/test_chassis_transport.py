@@ -151,3 +151,38 @@ async def test_a_downstream_keeps_no_cookies(echo: str) -> None:
     finally:
         await client.aclose()
     assert "cookie" not in second["headers"]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "url", "params"),
+    [
+        ("http://catalog:8000", "/products/p-1001", None),
+        ("http://catalog:8000", "/stock", {"ids": "p-1001,p-1002"}),
+        ("http://catalog:8000", "/stock", {"ids": ["p-1", "p-2"], "n": 3, "flag": True, "none": None}),
+        ("http://catalog:8000", "/search", {"q": "tent & stove?/#", "é": "ü 100%"}),
+        ("http://catalog:8000", "/a b/%2E/../c", {}),
+        ("http://catalog:8000", "/orders?page=2", None),
+        ("http://catalog:8000", "/orders?page=2", {"size": 5}),  # httpx's own path: merged queries
+        ("http://catalog:8000/api", "/products", {"size": 3}),
+        ("http://user:pw@catalog:8000", "/products", None),  # httpx's own path: credentials
+        ("http://catalog:8000", "http://other:9000/x", {"a": 1}),  # httpx's own path: absolute
+        ("http://catalog:8000", "//other/x", None),
+    ],
+)
+def test_a_downstream_builds_the_request_httpx_builds(base_url: str, url: str, params: object) -> None:
+    """``_ServiceClient`` parses a path's URL once; what it builds must be what httpx builds."""
+    from chassis.http import _ServiceClient
+
+    settings = {"base_url": base_url, "headers": {"user-agent": "msa-chassis/test"}, "timeout": 2.0}
+    ours, theirs = _ServiceClient(**settings), httpx.AsyncClient(**settings)  # type: ignore[arg-type]
+    for method, body in (("GET", {}), ("POST", {"json": {"lines": [1]}})):
+        built = [
+            client.build_request(method, url, params=params, headers={"x-request-id": "r-1"}, **body)  # type: ignore[arg-type]
+            for client in (ours, theirs)
+        ]
+        assert [str(request.url) for request in built] == [str(built[1].url)] * 2
+        assert built[0].url == built[1].url
+        assert built[0].headers.multi_items() == built[1].headers.multi_items()
+        assert (built[0].method, built[0].extensions, built[0].read()) == (
+            built[1].method, built[1].extensions, built[1].read(),
+        )  # fmt: skip

@@ -354,7 +354,14 @@ _NO_COOKIES = _NoCookies()
 
 class _ServiceClient(httpx.AsyncClient):
     """Keeps no cookies: between services, a ``Set-Cookie`` in one answer must never ride along on
-    the next call, made for another user (and storing them cost 4% of a call's CPU)."""
+    the next call, made for another user (and storing them cost 4% of a call's CPU).
+
+    Builds a call to a path (``"/stock"``, with or without ``params``) on one parse of the whole
+    URL, where httpx parses three times (the path, the path joined to ``base_url``, the query
+    merged in): 80-140 us of a gateway's CPU per call. The request is the one httpx builds (a test
+    compares them); anything else (an absolute URL, params on a URL that has a query) is httpx's."""
+
+    _base: tuple[httpx.URL, str | None] | None = None  # base_url, and its text ending in "/" if plain
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -363,6 +370,32 @@ class _ServiceClient(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, cookies: Any) -> None:
         return None
+
+    def build_request(  # httpx's own keywords pass through as they are
+        self, method: str, url: httpx.URL | str, *, params: Any = None, **kwargs: Any
+    ) -> httpx.Request:
+        if self._base is None or self._base[0] is not self.base_url:
+            self._base = (self.base_url, _plain_prefix(self.base_url))
+        prefix = self._base[1]
+        if (
+            prefix is None
+            or not isinstance(url, str)
+            or not url.startswith("/")
+            or url.startswith("//")
+            or self.params
+            or (params is not None and "?" in url)
+        ):
+            return super().build_request(method, url, params=params, **kwargs)
+        query = str(httpx.QueryParams(params)) if params else ""
+        whole = prefix + url[1:] + (f"?{query}" if query else "")
+        return super().build_request(method, httpx.URL(whole), **kwargs)
+
+
+def _plain_prefix(base_url: httpx.URL) -> str | None:
+    """``scheme://host:port/path/`` of a base URL with no credentials, query or fragment, else None."""
+    if base_url.userinfo or base_url.query or base_url.fragment or not base_url.raw_path.endswith(b"/"):
+        return None
+    return f"{base_url.scheme}://{base_url.netloc.decode('ascii')}{base_url.raw_path.decode('ascii')}"
 
 
 def _timeout(settings: HttpSettings) -> httpx.Timeout:

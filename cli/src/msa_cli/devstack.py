@@ -63,7 +63,7 @@ def zipkin_settings(compose_file: Path) -> tuple[list[str], dict[str, str]]:
     except (ComposeError, KeyError) as exc:
         raise DevStackError(f"{compose_file}: no zipkin service to take its settings from ({exc})") from exc
     env = zipkin.environment
-    storage = {key: env[key] for key in ("STORAGE_TYPE", "MEM_MAX_SPANS") if key in env}
+    storage: dict[str, str] = {key: env[key] for key in ("STORAGE_TYPE", "MEM_MAX_SPANS") if key in env}
     return env.get("JAVA_OPTS", "").split(), storage
 
 
