@@ -4,7 +4,7 @@ A fresh Zipkin, started with compose's settings, is fed half again as many spans
 of a real product page's and mobile listing's traces (taken from the session's Zipkin, under fresh
 trace ids). Past the count it drops the oldest traces, and it must stay up and answer. Its JVM exits
 on a full heap (``-XX:+ExitOnOutOfMemoryError``), as the container's does: with ``MEM_MAX_SPANS``
-at 100,000, the same 256 MiB heap ran out near 63,000 of these spans.
+at 100,000, the same 256 MiB heap ran out after 64,640 of these spans.
 """
 
 from __future__ import annotations

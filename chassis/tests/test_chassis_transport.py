@@ -167,13 +167,23 @@ async def test_a_downstream_keeps_no_cookies(echo: str) -> None:
         ("http://user:pw@catalog:8000", "/products", None),  # httpx's own path: credentials
         ("http://catalog:8000", "http://other:9000/x", {"a": 1}),  # httpx's own path: absolute
         ("http://catalog:8000", "//other/x", None),
+        ("http://catalog:8000", "/a#frag", None),  # httpx's own path: a fragment
+        ("http://catalog:8000", "/a#frag", {"q": 1}),
+        ("http://[::1]:8000", "/products/p-1", {"q": "x y"}),
+        ("", "/products", None),  # httpx's own path: no base URL
     ],
 )
-def test_a_downstream_builds_the_request_httpx_builds(base_url: str, url: str, params: object) -> None:
+@pytest.mark.parametrize("client_params", [None, {"c": "1"}])
+def test_a_downstream_builds_the_request_httpx_builds(
+    base_url: str, url: str, params: object, client_params: object
+) -> None:
     """``_ServiceClient`` parses a path's URL once; what it builds must be what httpx builds."""
     from chassis.http import _ServiceClient
 
-    settings = {"base_url": base_url, "headers": {"user-agent": "msa-chassis/test"}, "timeout": 2.0}
+    settings = {
+        "base_url": base_url, "params": client_params, "headers": {"user-agent": "msa-chassis/test"},
+        "timeout": 2.0,
+    }  # fmt: skip
     ours, theirs = _ServiceClient(**settings), httpx.AsyncClient(**settings)  # type: ignore[arg-type]
     for method, body in (("GET", {}), ("POST", {"json": {"lines": [1]}})):
         built = [
@@ -186,3 +196,6 @@ def test_a_downstream_builds_the_request_httpx_builds(base_url: str, url: str, p
         assert (built[0].method, built[0].extensions, built[0].read()) == (
             built[1].method, built[1].extensions, built[1].read(),
         )  # fmt: skip
+    # the plain bases take the one-parse way (else this test would pass with it gone)
+    plain = base_url.startswith("http://") and "@" not in base_url
+    assert (ours._base is not None and ours._base[1] is not None) == plain

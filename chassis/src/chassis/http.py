@@ -358,8 +358,10 @@ class _ServiceClient(httpx.AsyncClient):
 
     Builds a call to a path (``"/stock"``, with or without ``params``) on one parse of the whole
     URL, where httpx parses three times (the path, the path joined to ``base_url``, the query
-    merged in): 80-140 us of a gateway's CPU per call. The request is the one httpx builds (a test
-    compares them); anything else (an absolute URL, params on a URL that has a query) is httpx's."""
+    merged in): 55 instead of 81 us of CPU for a path, 76 instead of 132 with params (in-process).
+    The request is the one httpx builds (a test compares them). httpx builds the rest: an absolute
+    URL or a URL object, ``//host``, a path with a fragment, params on a path that has a query,
+    params set on the client, a base URL with credentials, a query or a fragment."""
 
     _base: tuple[httpx.URL, str | None] | None = None  # base_url, and its text ending in "/" if plain
 
@@ -382,6 +384,7 @@ class _ServiceClient(httpx.AsyncClient):
             or not isinstance(url, str)
             or not url.startswith("/")
             or url.startswith("//")
+            or "#" in url  # httpx drops a path's fragment before it joins the path to base_url
             or self.params
             or (params is not None and "?" in url)
         ):
@@ -392,8 +395,11 @@ class _ServiceClient(httpx.AsyncClient):
 
 
 def _plain_prefix(base_url: httpx.URL) -> str | None:
-    """``scheme://host:port/path/`` of a base URL with no credentials, query or fragment, else None."""
-    if base_url.userinfo or base_url.query or base_url.fragment or not base_url.raw_path.endswith(b"/"):
+    """``scheme://host:port/path/`` of an absolute base URL with no credentials, query or fragment,
+    else None."""
+    if base_url.is_relative_url or base_url.userinfo or base_url.query or base_url.fragment:
+        return None
+    if not base_url.raw_path.endswith(b"/"):
         return None
     return f"{base_url.scheme}://{base_url.netloc.decode('ascii')}{base_url.raw_path.decode('ascii')}"
 

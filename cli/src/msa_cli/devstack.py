@@ -54,10 +54,11 @@ def _ephemeral_range() -> tuple[int, int]:
 
 
 def zipkin_settings(compose_file: Path) -> tuple[list[str], dict[str, str]]:
-    """JVM options and environment for a Zipkin run from its jar, as compose runs its container.
+    """JVM options and storage settings for a Zipkin run from its jar: compose's ``JAVA_OPTS``,
+    ``STORAGE_TYPE`` and ``MEM_MAX_SPANS`` (not its Kibana link: no Kibana runs with the jar).
 
-    The heap and the span count it holds (``MEM_MAX_SPANS``) go together: Zipkin's own default of
-    500,000 spans outgrows a 256 MiB heap, and the JVM exits."""
+    The heap and the span count it holds go together: Zipkin's own default of 500,000 spans
+    outgrows a 256 MiB heap, and the JVM exits."""
     try:
         zipkin = load_compose(compose_file)["zipkin"]
     except (ComposeError, KeyError) as exc:
