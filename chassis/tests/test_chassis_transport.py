@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from chassis import BreakerRegistry, Downstream, LiveSettings, ServiceSettings
+from chassis.http import _ServiceClient
 from chassis.transport import AiohttpTransport
 from msa_cli.devstack import free_port
 
@@ -178,8 +179,6 @@ def test_a_downstream_builds_the_request_httpx_builds(
     base_url: str, url: str, params: object, client_params: object
 ) -> None:
     """``_ServiceClient`` parses a path's URL once; what it builds must be what httpx builds."""
-    from chassis.http import _ServiceClient
-
     settings = {
         "base_url": base_url, "params": client_params, "headers": {"user-agent": "msa-chassis/test"},
         "timeout": 2.0,
