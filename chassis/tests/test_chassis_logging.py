@@ -172,3 +172,40 @@ def test_exception_logs_carry_stack_trace(capsys: pytest.CaptureFixture[str]) ->
     event = next(e for e in events if e.get("logger_name") == "oops")
     assert event["level"] == "ERROR"
     assert "ValueError: bad thing" in event["stack_trace"]
+
+
+class _CountingStream:
+    """A stdout that counts its writes (each one is a syscall on a real file)."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_records_go_out_in_batches_and_soon(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = _CountingStream()
+    monkeypatch.setattr("sys.stdout", stream)
+    configure_logging(ServiceSettings(service_name="log-test", env="test", zipkin_endpoint=None))
+    logger = logging.getLogger("batch")
+
+    logger.warning("alone")
+    waited = time.monotonic()
+    while not stream.writes and time.monotonic() - waited < 2:
+        time.sleep(0.01)
+    assert stream.writes, "a lone record is written without waiting for more"
+    assert time.monotonic() - waited < 0.5, "a lone record is written within about FLUSH_S"
+
+    stream.writes.clear()
+    for i in range(2_000):
+        logger.warning("record %d", i)
+    shutdown_logging()
+    lines = [line for chunk in stream.writes for line in chunk.splitlines()]
+    assert [json.loads(line)["message"] for line in lines] == [f"record {i}" for i in range(2_000)]
+    assert len(stream.writes) <= 20, f"2,000 records took {len(stream.writes)} writes, not one each"
+    assert log_stats()["stdout"] == {"written": 2_001, "dropped": 0}  # and the lone one

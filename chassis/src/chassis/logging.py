@@ -1,20 +1,20 @@
 """Process-wide logging: one JSON shape for stdout and Logstash, never blocking the event loop.
 
 Every record is stamped (service, env, trace_id, span_id, request_id, user) in the calling
-thread, then handed to one bounded queue per sink. A background thread per sink writes it
-out. A full queue or an unreachable Logstash drops the record and counts it: a logging
-outage costs log lines, never request latency.
+thread, then handed to one bounded buffer per sink. A background thread per sink writes what
+its buffer holds every 0.1 s, in one write. A full buffer or an unreachable Logstash drops the
+record and counts it: a logging outage costs log lines, never request latency.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import sys
 import threading
 import traceback
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 from logstash import TCPLogstashHandler
@@ -73,45 +73,94 @@ class _ContextFilter(logging.Filter):
         return True
 
 
-class _BoundedQueueHandler(QueueHandler):
-    """Never waits: a full queue drops the record and counts it."""
+FLUSH_S = 0.1  # a record reaches its sinks within this, or sooner once _BATCH of them wait
+_BATCH = 256
 
-    def __init__(self, q: queue.Queue[logging.LogRecord], stats: SinkStats) -> None:
-        super().__init__(q)
+
+def _prepare(record: logging.LogRecord) -> logging.LogRecord:
+    """A copy to hand to another thread: message and traceback rendered now (args may change
+    later), the fields kept (the sink's formatter builds the JSON from them)."""
+    prepared = logging.makeLogRecord(record.__dict__)
+    prepared.msg, prepared.args = record.getMessage(), None
+    if record.exc_info:
+        prepared.stack_trace = "".join(traceback.format_exception(*record.exc_info))
+    prepared.exc_info, prepared.exc_text = None, None
+    prepared.__dict__.pop("color_message", None)  # uvicorn's ANSI copy of the message
+    return prepared
+
+
+class _Sink(threading.Thread):
+    """One destination: a bounded buffer the logging threads append to without waiting, and a
+    thread that writes what it holds every ``FLUSH_S`` in one go (one write, one send). Waking
+    that thread for each record, and writing each line alone, cost every request more CPU than
+    all the rest of its log line (measured: 0.22 ms of a catalog request of 1.1 ms)."""
+
+    def __init__(
+        self, stats: SinkStats, capacity: int, write: Callable[[list[logging.LogRecord]], None]
+    ) -> None:
+        super().__init__(name=f"log-{stats.name}", daemon=True)
         self.stats = stats
+        self._capacity, self._write = capacity, write
+        self._records: deque[logging.LogRecord] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
 
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        # Render message and traceback now (args may change later) but keep the record's
-        # fields: the sink's formatter builds the JSON from them.
-        prepared = logging.makeLogRecord(record.__dict__)
-        prepared.msg, prepared.args = record.getMessage(), None
-        if record.exc_info:
-            prepared.stack_trace = "".join(traceback.format_exception(*record.exc_info))
-        prepared.exc_info, prepared.exc_text = None, None
-        prepared.__dict__.pop("color_message", None)  # uvicorn's ANSI copy of the message
-        return prepared
-
-    def enqueue(self, record: logging.LogRecord) -> None:
-        try:
-            self.queue.put_nowait(record)
-        except queue.Full:
+    def offer(self, record: logging.LogRecord) -> None:
+        if len(self._records) >= self._capacity:  # full: drop the newest, never wait
             self.stats.add(dropped=1)
+            return
+        self._records.append(record)
+        if len(self._records) == _BATCH:
+            self._wake.set()
+
+    def run(self) -> None:
+        while True:
+            self._wake.wait(FLUSH_S)
+            self._wake.clear()
+            stopping = self._stopping  # read before draining: what was offered before stop() goes out
+            while self._records:
+                batch = [self._records.popleft() for _ in range(min(len(self._records), _BATCH))]
+                try:
+                    self._write(batch)
+                except Exception:  # a sink must never kill its thread
+                    self.stats.add(dropped=len(batch))
+            if stopping:
+                return
+
+    def stop(self) -> None:
+        """Write what is buffered (bounded by the capacity), then end the thread."""
+        self._stopping = True
+        self._wake.set()
+        self.join(timeout=10)
 
 
-class _JsonStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """stdout, in exactly the JSON that goes to Logstash (one shape to learn and to index)."""
+class _Fanout(logging.Handler):
+    """On the root logger: stamps and renders a record once, in the thread that logs, and offers
+    it to every sink."""
 
-    def __init__(self, stats: SinkStats) -> None:
-        super().__init__(sys.stdout)
-        self.stats = stats
-        self.setFormatter(_Formatter())
+    def __init__(self, sinks: list[_Sink]) -> None:
+        super().__init__()
+        self.sinks = sinks
+
+    def handle(self, record: logging.LogRecord) -> bool:  # no handler lock: offer() needs none
+        if not self.filter(record):
+            return False
+        self.emit(record)
+        return True
 
     def emit(self, record: logging.LogRecord) -> None:
-        super().emit(record)
-        self.stats.add(written=1)
+        try:
+            prepared = _prepare(record)
+        except Exception:  # bad arguments for the message: logging's own report on stderr
+            self.handleError(record)
+            return
+        for sink in self.sinks:
+            sink.offer(prepared)
 
 
 class _Formatter(LogstashFormatterVersion1):  # type: ignore[misc]
+    """stdout gets exactly the JSON that goes to Logstash (one shape to learn and to index)."""
+
     def __init__(self) -> None:
         super().__init__(message_type="msa", tags=[], fqdn=False)
 
@@ -120,25 +169,51 @@ class _Formatter(LogstashFormatterVersion1):  # type: ignore[misc]
         return raw.decode()
 
 
-class _LogstashHandler(TCPLogstashHandler):  # type: ignore[misc]
-    """python-logstash's TCP handler (one JSON per line, version 1) that counts what it loses.
+def _stdout_writer(stats: SinkStats) -> Callable[[list[logging.LogRecord]], None]:
+    stream, formatter = sys.stdout, _Formatter()
 
-    SocketHandler drops a record when it cannot connect and backs off before the next try
-    (1 s doubling to 30 s), so a Logstash outage costs no time per record.
+    def write(batch: list[logging.LogRecord]) -> None:
+        lines = []
+        for record in batch:
+            try:
+                lines.append(formatter.format(record))
+            except Exception:  # a record that cannot be serialised is lost, not fatal
+                stats.add(dropped=1)
+        if lines:
+            stream.write("\n".join(lines) + "\n")
+            stream.flush()
+            stats.add(written=len(lines))
+
+    return write
+
+
+class _LogstashHandler(TCPLogstashHandler):  # type: ignore[misc]
+    """python-logstash's TCP handler (one JSON per line, version 1) that sends a batch at once and
+    counts what it loses.
+
+    SocketHandler drops what it cannot send when it cannot connect and backs off before the next
+    try (1 s doubling to 30 s), so a Logstash outage costs no time per record.
     """
 
     def __init__(self, host: str, port: int, stats: SinkStats) -> None:
         super().__init__(host, port, version=1, message_type="msa")
         self.stats = stats
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.send(self.makePickle(record))
-        except Exception:  # a record that cannot be serialised is lost, not fatal
-            self.stats.add(dropped=1)
+    def send_batch(self, batch: list[logging.LogRecord]) -> None:
+        lines = []
+        for record in batch:
+            try:
+                lines.append(self.makePickle(record))
+            except Exception:  # a record that cannot be serialised is lost, not fatal
+                self.stats.add(dropped=1)
+        if not lines:
             return
+        self.send(b"".join(lines))
         # SocketHandler.send closes and forgets the socket when sending failed.
-        self.stats.add(written=1) if self.sock is not None else self.stats.add(dropped=1)
+        if self.sock is not None:
+            self.stats.add(written=len(lines))
+        else:
+            self.stats.add(dropped=len(lines))
 
     def handleError(self, record: logging.LogRecord) -> None:
         self.stats.add(dropped=1)
@@ -146,8 +221,9 @@ class _LogstashHandler(TCPLogstashHandler):  # type: ignore[misc]
 
 @dataclass
 class _Runtime:
-    listeners: list[QueueListener]
-    handlers: list[logging.Handler]
+    front: _Fanout
+    sinks: list[_Sink]
+    logstash: _LogstashHandler | None
 
 
 _runtime: _Runtime | None = None
@@ -163,28 +239,20 @@ def configure_logging(settings: ServiceSettings) -> None:
         root = logging.getLogger()
         for handler in list(root.handlers):
             root.removeHandler(handler)
-        context = _ContextFilter(settings.service_name, settings.env)
-        sinks: list[tuple[SinkStats, logging.Handler]] = []
         stdout_stats = SinkStats("stdout")
-        sinks.append((stdout_stats, _JsonStreamHandler(stdout_stats)))
+        sinks = [_Sink(stdout_stats, settings.log_queue_size, _stdout_writer(stdout_stats))]
+        logstash = None
         if settings.logstash_host:
             ls_stats = SinkStats("logstash")
-            sinks.append(
-                (ls_stats, _LogstashHandler(settings.logstash_host, settings.logstash_port, ls_stats))
-            )
-        listeners, handlers, stats = [], [], {}
-        for sink_stats, sink in sinks:
-            q: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=settings.log_queue_size)
-            front = _BoundedQueueHandler(q, sink_stats)
-            front.addFilter(context)
-            root.addHandler(front)
-            listener = QueueListener(q, sink, respect_handler_level=False)
-            listener.start()
-            listeners.append(listener)
-            handlers.extend([front, sink])
-            stats[sink_stats.name] = sink_stats
-        _runtime = _Runtime(listeners, handlers)
-        _stats = stats
+            logstash = _LogstashHandler(settings.logstash_host, settings.logstash_port, ls_stats)
+            sinks.append(_Sink(ls_stats, settings.log_queue_size, logstash.send_batch))
+        front = _Fanout(sinks)
+        front.addFilter(_ContextFilter(settings.service_name, settings.env))
+        root.addHandler(front)
+        for sink in sinks:
+            sink.start()
+        _runtime = _Runtime(front, sinks, logstash)
+        _stats = {sink.stats.name: sink.stats for sink in sinks}
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
             logger = logging.getLogger(name)
             logger.handlers.clear()
@@ -205,7 +273,7 @@ def log_stats() -> dict[str, dict[str, Any]]:
 
 
 def shutdown_logging() -> None:
-    """Flush the queues (bounded by what they hold) and close the sinks."""
+    """Write what the sinks hold (bounded by their capacity) and close them."""
     with _lock:
         _shutdown_locked()
 
@@ -214,10 +282,9 @@ def _shutdown_locked() -> None:
     global _runtime
     if _runtime is None:
         return
-    root = logging.getLogger()
-    for listener in _runtime.listeners:
-        listener.stop()
-    for handler in _runtime.handlers:
-        root.removeHandler(handler)
-        handler.close()
+    logging.getLogger().removeHandler(_runtime.front)
+    for sink in _runtime.sinks:
+        sink.stop()
+    if _runtime.logstash is not None:
+        _runtime.logstash.close()
     _runtime = None
