@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -209,3 +211,18 @@ def test_records_go_out_in_batches_and_soon(monkeypatch: pytest.MonkeyPatch) -> 
     assert [json.loads(line)["message"] for line in lines] == [f"record {i}" for i in range(2_000)]
     assert len(stream.writes) <= 20, f"2,000 records took {len(stream.writes)} writes, not one each"
     assert log_stats()["stdout"] == {"written": 2_001, "dropped": 0}  # and the lone one
+
+
+def test_a_process_that_exits_at_once_still_writes_its_last_records() -> None:
+    script = (
+        "import logging, sys\n"
+        "from chassis import ServiceSettings\n"
+        "from chassis.logging import configure_logging\n"
+        "configure_logging(ServiceSettings(service_name='log-test', zipkin_endpoint=None))\n"
+        "logging.getLogger('start').error('config-service unusable, giving up')\n"
+        "sys.exit(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [e["message"] for e in events] == ["config-service unusable, giving up"], done.stderr

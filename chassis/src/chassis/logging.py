@@ -8,6 +8,7 @@ record and counts it: a logging outage costs log lines, never request latency.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import threading
@@ -276,6 +277,10 @@ def shutdown_logging() -> None:
     """Write what the sinks hold (bounded by their capacity) and close them."""
     with _lock:
         _shutdown_locked()
+
+
+# A process that ends (sys.exit, an error at start-up) writes what its sinks still hold first.
+atexit.register(shutdown_logging)
 
 
 def _shutdown_locked() -> None:
