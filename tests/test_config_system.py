@@ -307,7 +307,7 @@ def test_malformed_yaml_commit_keeps_the_last_good_values(stack: Stack) -> None:
     assert [(m["path"], m["commit"], m["serving"]) for m in malformed] == [(f"{SP}/catalog.yml", bad, good)]
     wait_for("catalog to see the new version", lambda: catalog.ops_config()["version"] == bad)
     assert catalog.setting("http.timeout_s") == 1.7  # still the last good file's value
-    assert "does not parse" in stack.config.logs()
+    wait_for("config-service to log it", lambda: "does not parse" in stack.config.logs())
     stack.repo.commit("repaired", **{"catalog.yml": catalog_yml(1.7, log_level="DEBUG")})
     wait_for("the repair to clear the report", lambda: reported() == [])
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi import APIRouter
@@ -196,7 +196,7 @@ def test_records_go_out_in_batches_and_soon(monkeypatch: pytest.MonkeyPatch) -> 
     configure_logging(ServiceSettings(service_name="log-test", env="test", zipkin_endpoint=None))
     logger = logging.getLogger("batch")
 
-    logger.warning("alone")
+    logger.info("alone")
     waited = time.monotonic()
     while not stream.writes and time.monotonic() - waited < 2:
         time.sleep(0.01)
@@ -205,12 +205,48 @@ def test_records_go_out_in_batches_and_soon(monkeypatch: pytest.MonkeyPatch) -> 
 
     stream.writes.clear()
     for i in range(2_000):
-        logger.warning("record %d", i)
+        logger.info("record %d", i)
     shutdown_logging()
     lines = [line for chunk in stream.writes for line in chunk.splitlines()]
     assert [json.loads(line)["message"] for line in lines] == [f"record {i}" for i in range(2_000)]
     assert len(stream.writes) <= 20, f"2,000 records took {len(stream.writes)} writes, not one each"
     assert log_stats()["stdout"] == {"written": 2_001, "dropped": 0}  # and the lone one
+
+
+def _messages(stream: _CountingStream) -> list[str]:
+    return [json.loads(line)["message"] for chunk in list(stream.writes) for line in chunk.splitlines()]
+
+
+def _within(seconds: float, check: Callable[[], bool]) -> bool:
+    ends = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > ends:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_warning_goes_out_at_once_and_a_small_buffer_before_it_fills(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = _CountingStream()
+    monkeypatch.setattr("sys.stdout", stream)
+    monkeypatch.setattr("chassis.logging.FLUSH_S", 30.0)  # no periodic write during this test
+    configure_logging(ServiceSettings(service_name="log-test", zipkin_endpoint=None, log_queue_size=100))
+    logger = logging.getLogger("wake")
+
+    logger.info("before")
+    time.sleep(0.3)
+    assert _messages(stream) == [], "an INFO line waits for the next periodic write"
+    logger.warning("trouble")
+    assert _within(5, lambda: _messages(stream) == ["before", "trouble"]), _messages(stream)
+
+    # a buffer of 100: half of it waiting wakes the writer (at 256 it would fill and drop)
+    for i in range(60):
+        logger.info("line %d", i)
+    assert _within(5, lambda: len(_messages(stream)) >= 52), len(_messages(stream))
+    shutdown_logging()
+    assert log_stats()["stdout"] == {"written": 62, "dropped": 0}
 
 
 def test_a_process_that_exits_at_once_still_writes_its_last_records() -> None:

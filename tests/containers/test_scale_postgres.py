@@ -226,6 +226,7 @@ def test_every_replica_is_healthy_on_postgres_and_serves(scaled: ComposeStack) -
     with httpx.Client(timeout=10) as client, ThreadPoolExecutor(8) as pool:
         url = f"{scaled.url('gateway-web')}/api/products/p-1003"
         assert set(pool.map(lambda _: client.get(url).status_code, range(160))) == {200}
+    time.sleep(0.5)  # access lines reach stdout every 0.1 s (chassis.logging)
     for replica in scaled.containers("catalog", all_states=False):
         assert '"GET /products/p-1003 ' in scaled.docker("logs", replica.name), f"{replica.name} served none"
 
