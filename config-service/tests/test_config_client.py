@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +164,33 @@ async def test_refresh_while_config_service_is_down_keeps_settings_and_retries(t
     assert refresher.wants({"apps": ["*"]})
     assert not refresher.wants({"apps": ["catalog"]})
     assert not refresher.wants(["demo"])
+
+
+async def test_a_refresh_swaps_version_and_settings_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = LiveSettings(DemoSettings())
+    config = ConfigClient(DemoSettings, client_settings(tmp_path), "demo")
+    monkeypatch.setattr(config, "fetch", lambda retry: environment("v2", flag=True))
+    saving, release = threading.Event(), threading.Event()
+
+    def slow_save(environment: dict[str, Any]) -> None:
+        saving.set()
+        release.wait(5)
+
+    monkeypatch.setattr(config, "save_cache", slow_save)
+    refresh = asyncio.create_task(Refresher(config, live).refresh("test"))
+    try:
+        for _ in range(500):
+            if saving.is_set():
+                break
+            await asyncio.sleep(0.01)
+        assert saving.is_set(), "the refresh saves its cache"
+        # what /ops/config shows while the cache file is written: the new version and its settings
+        assert (config.snapshot.version, live.current.flag) == ("v2", True)
+    finally:
+        release.set()
+    assert await refresh is True
 
 
 def test_cache_file_is_valid_json(tmp_path: Path) -> None:

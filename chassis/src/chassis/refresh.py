@@ -70,15 +70,17 @@ class Refresher:
                 fields,
             )
             return False
-        old = self.live.current
-        changed = changed_keys(old, new)
+        changed = changed_keys(self.live.current, new)
+        # version and settings swap in one step, no await between: /ops/config never shows the new
+        # version with the old settings
         self.config.snapshot = snapshot
-        await asyncio.to_thread(self.config.save_cache, environment)
+        if changed:
+            self.live.replace(new)
         self.refreshes += 1
+        await asyncio.to_thread(self.config.save_cache, environment)
         if not changed:
             log.info("config version %s (%s): no setting changed", snapshot.version, reason)
             return False
-        self.live.replace(new)
         log.info(
             "config version %s (%s) applied; changed keys: %s",
             snapshot.version,
