@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from fastapi import APIRouter
@@ -19,6 +19,7 @@ from chassis.context import user_var
 from chassis.logging import configure_logging, log_stats, shutdown_logging
 from chassis.testing import running_app
 from msa_cli.devstack import free_port
+from msa_testing.polling import wait_until
 
 N = 10_000
 
@@ -198,9 +199,9 @@ def test_records_go_out_in_batches_and_soon(monkeypatch: pytest.MonkeyPatch) -> 
 
     logger.info("alone")
     waited = time.monotonic()
-    while not stream.writes and time.monotonic() - waited < 2:
-        time.sleep(0.01)
-    assert stream.writes, "a lone record is written without waiting for more"
+    wait_until(
+        "a lone record written without waiting for more", lambda: stream.writes, timeout_s=2, every_s=0.01
+    )
     assert time.monotonic() - waited < 0.5, "a lone record is written within about FLUSH_S"
 
     stream.writes.clear()
@@ -217,15 +218,6 @@ def _messages(stream: _CountingStream) -> list[str]:
     return [json.loads(line)["message"] for chunk in list(stream.writes) for line in chunk.splitlines()]
 
 
-def _within(seconds: float, check: Callable[[], bool]) -> bool:
-    ends = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > ends:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_a_warning_goes_out_at_once_and_a_small_buffer_before_it_fills(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -239,12 +231,19 @@ def test_a_warning_goes_out_at_once_and_a_small_buffer_before_it_fills(
     time.sleep(0.3)
     assert _messages(stream) == [], "an INFO line waits for the next periodic write"
     logger.warning("trouble")
-    assert _within(5, lambda: _messages(stream) == ["before", "trouble"]), _messages(stream)
+    wait_until(
+        "the warning and the line before it",
+        lambda: _messages(stream) == ["before", "trouble"],
+        timeout_s=5,
+        every_s=0.01,
+    )
 
     # a buffer of 100: half of it waiting wakes the writer (at 256 it would fill and drop)
     for i in range(60):
         logger.info("line %d", i)
-    assert _within(5, lambda: len(_messages(stream)) >= 52), len(_messages(stream))
+    wait_until(
+        "the buffer written at half full", lambda: len(_messages(stream)) >= 52, timeout_s=5, every_s=0.01
+    )
     shutdown_logging()
     assert log_stats()["stdout"] == {"written": 62, "dropped": 0}
 
