@@ -1,10 +1,10 @@
 """What aggregation costs and saves: the web product page through gateway-web, side by side with
-the same four downstream calls made directly (one after another, and their slowest alone).
+the same three downstream calls made directly (one after another, and their slowest alone).
 
 Starts the product-page part of the topology the way `msa dev up` does (free ports, private
 redis-server, no Zipkin), then for N rounds measures, in turn:
-  gateway   GET gateway-web /api/products/{id} (catalog, inventory, reviews x2 fetched concurrently)
-  direct    the four calls straight to catalog, inventory and reviews, sequentially (their sum)
+  gateway   GET gateway-web /api/products/{id} (catalog, inventory, reviews fetched concurrently)
+  direct    the three calls straight to catalog, inventory and reviews, sequentially (their sum)
 and prints p50/p90/p99 of the gateway page, of the sequential sum, and of the slowest single call of
 each round (what perfect concurrency with zero gateway cost would give). Twice: as the services are,
 and with 20 ms added to every domain request (``CHAOS__LATENCY_MS=20``, as a network or a database
@@ -74,7 +74,6 @@ def run(latency_ms: int) -> None:
                     direct = [
                         _ms(client, f"{catalog}/products/{pid}"),
                         _ms(client, f"{inventory}/stock?skus={pid}"),
-                        _ms(client, f"{reviews}/summaries?product_ids={pid}"),
                         _ms(client, f"{reviews}/products/{pid}/reviews?size=5"),
                     ]
                     if round_ >= 20:  # the first rounds warm connections and caches
@@ -86,8 +85,8 @@ def run(latency_ms: int) -> None:
                 f"{latency_ms} ms added per domain request:"
             )
             print(_row("gateway-web /api/products/{id} (concurrent)", gateway))
-            print(_row("direct: 4 calls one after another (sum)", summed))
-            print(_row("direct: slowest of the 4 calls (ideal)", slowest))
+            print(_row("direct: 3 calls one after another (sum)", summed))
+            print(_row("direct: slowest of the 3 calls (ideal)", slowest))
             print(
                 f"  gateway p50 is x{statistics.median(gateway) / statistics.median(summed):.2f} of the sequential "
                 f"sum and x{statistics.median(gateway) / statistics.median(slowest):.2f} of the slowest call"

@@ -10,7 +10,7 @@ test is read from /proc; then one connection for the latency at rest. Medians of
 
 Paths (the same catalog product unless said): catalog direct; nginx ``proxy_pass``; a bare
 FastAPI + httpx proxy, on httpx's own transport and on the chassis's (aiohttp underneath); a
-chassis route making one guarded call; gateway-web's product page (catalog, inventory, reviews x2);
+chassis route making one guarded call; gateway-web's product page (catalog, inventory, reviews);
 gateway-mobile's listing; and the product page again with breaker state not shared, with no
 traces recorded (``TRACING_SAMPLE_RATIO=0``), and with both. Then a product page's CPU in every
 process it touches. First, in-process: what a client span adds to an httpx call, recorded by
@@ -51,6 +51,7 @@ from msa_testing.bench import (
 
 REPO = Path(__file__).resolve().parents[1]
 PRODUCT = "p-1001"
+PAGE_PATH = "gateway-web product page (3 calls)"
 
 
 @dataclass
@@ -316,7 +317,7 @@ def main() -> None:
         )  # fmt: skip
         web, mobile = dev.services["gateway-web"], dev.services["gateway-mobile"]
         targets += [
-            Target("gateway-web product page (4 calls)", f"{web.url}/api/products/{PRODUCT}", [pid["gateway-web"]]),
+            Target(PAGE_PATH, f"{web.url}/api/products/{PRODUCT}", [pid["gateway-web"]]),
             Target("gateway-mobile listing (3 calls)", f"{mobile.url}/m/products?limit=20", [pid["gateway-mobile"]]),
         ]  # fmt: skip
         for name, label in (
@@ -350,12 +351,16 @@ def main() -> None:
         print(f"{name:<40} {figures.cpu_ms:13.2f} ms {figures.rps:11.0f} {figures.p50_ms:8.2f} ms")
     bare, chassis = median["bare FastAPI + httpx proxy"], median["chassis route, one guarded call"]
     same_transport = median["bare proxy, httpx on chassis.transport"]
-    page, direct = median["gateway-web product page (4 calls)"], median["catalog direct"]
+    page, direct = median[PAGE_PATH], median["catalog direct"]
+    # each repetition measured both within a minute or two: the spread the machine's drift leaves
+    ratios = ", ".join(
+        f"{p.rps / d.rps:.2f}" for p, d in zip(runs[PAGE_PATH], runs["catalog direct"], strict=True)
+    )
     print(
         f"\nchassis route / bare proxy, own CPU: {chassis.cpu_ms / bare.cpu_ms:.2f}x "
         f"({chassis.cpu_ms / same_transport.cpu_ms:.2f}x the bare proxy on the same transport)\n"
         f"product page: {page.cpu_ms:.2f} ms of gateway CPU per page; "
-        f"{page.rps:.0f} pages/s = {page.rps / direct.rps:.2f} of direct catalog throughput"
+        f"{page.rps:.0f} pages/s = {page.rps / direct.rps:.2f} of direct catalog throughput (each run: {ratios})"
     )
     print(*span_costs, sep="\n")
     total = sum(page_cpu.values())

@@ -53,13 +53,14 @@ def _bulkhead(figures: dict[str, Any]) -> None:
 
 
 def _retries(figures: dict[str, Any]) -> None:
-    print("\nretries: reviews failing 30% (503), 100 product pages each (retry budget 50%)")
+    pages = figures["failing_30pct_no_retries"]["pages"]
+    print(f"\nretries: reviews failing 30% (503), {pages} product pages each (retry budget 50%)")
     for label in ("no_retries", "retries"):
         phase = figures[f"failing_30pct_{label}"]
         print(
             f"  {label:12} whole pages {phase['whole']}/{phase['pages']} ({phase['whole'] / phase['pages']:.0%})"
         )
-    print("reviews failing always: calls reviews receives per product page (a page makes two)")
+    print("reviews failing always: calls reviews receives per product page (a page makes one)")
     for label in ("no_budget", "budget"):
         phase = figures[f"failing_100pct_{label}"]
         print(

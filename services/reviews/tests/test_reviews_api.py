@@ -19,13 +19,16 @@ PROBLEM = "application/problem+json"
 Headers = Callable[[str], dict[str, str]]
 
 
-async def test_list_is_paged_newest_first(reviews: httpx.AsyncClient) -> None:
+async def test_list_is_paged_newest_first_with_the_products_summary(reviews: httpx.AsyncClient) -> None:
     summary = (await reviews.get("/summaries", params={"product_ids": "p-1001"})).json()["items"][0]
     count = summary["count"]
     assert count >= 2
     first = (await reviews.get("/products/p-1001/reviews", params={"size": 1})).json()
     second = (await reviews.get("/products/p-1001/reviews", params={"size": 1, "page": 2})).json()
-    assert first["total"] == count
+    assert (first["total"], first["average"]) == (count, summary["average"]), (
+        "the whole product, not the page"
+    )
+    assert (second["total"], second["average"]) == (count, summary["average"])
     assert first["items"][0]["created_at"] >= second["items"][0]["created_at"]
     assert first["items"][0]["id"] != second["items"][0]["id"]
 
@@ -51,6 +54,7 @@ async def test_create_as_user_updates_the_summary(reviews: httpx.AsyncClient, us
     assert created.json()["author"] == "alice"
     listed = (await reviews.get("/products/p-1100/reviews")).json()
     assert [r["title"] for r in listed["items"]] == ["Great tent"]
+    assert (listed["total"], listed["average"]) == (1, 5.0)
     summary = (await reviews.get("/summaries", params={"product_ids": "p-1100"})).json()["items"][0]
     assert summary == {"product_id": "p-1100", "average": 5.0, "count": 1}
     twice = await reviews.post("/products/p-1100/reviews", json=review, headers=user_headers("alice"))
@@ -61,6 +65,10 @@ async def test_create_as_user_updates_the_summary(reviews: httpx.AsyncClient, us
     assert other.status_code == 201
     summary = (await reviews.get("/summaries", params={"product_ids": "p-1100"})).json()["items"][0]
     assert summary == {"product_id": "p-1100", "average": 3.5, "count": 2}
+    top = (await reviews.get("/products/p-1100/reviews", params={"sort": "top", "size": 1})).json()
+    assert (top["total"], top["average"], top["items"][0]["rating"]) == (2, 3.5, 5)
+    none = (await reviews.get("/products/p-9999/reviews")).json()
+    assert (none["items"], none["total"], none["average"]) == ([], 0, None)
 
 
 async def test_create_needs_a_user(reviews: httpx.AsyncClient) -> None:

@@ -81,11 +81,7 @@ async def get_product(
         stock_call = view.start(
             inventory.get_json("/stock", params={"skus": product_id}, fallback=view.fallback("inventory"))
         )
-        rating_call = view.start(
-            reviews.get_json(
-                "/summaries", params={"product_ids": product_id}, fallback=view.fallback("reviews")
-            )
-        )
+        # reviews' page of a product carries its rating summary: one call for the rating and the top review
         top_call = view.start(
             reviews.get_json(
                 f"/products/{path_segment(product_id)}/reviews",
@@ -95,9 +91,9 @@ async def get_product(
         )
         product: Json = await view.required("catalog", product_call)
         level = (_by(await view.optional("inventory", stock_call), "sku") or {}).get(product_id)
-        summary = (_by(await view.optional("reviews", rating_call), "product_id") or {}).get(product_id)
-        top = await view.optional("reviews", top_call)
-    lost_reviews = "reviews" in view.degraded
+        top: Json | None = await view.optional("reviews", top_call)
+    if "reviews" in view.degraded:
+        top = None
     return ProductDetail(
         id=product["id"],
         name=product["name"],
@@ -108,10 +104,8 @@ async def get_product(
         image_url=product.get("image_url", ""),
         in_stock=level["in_stock"] if level else None,
         available=level["available"] if level else None,
-        rating=None
-        if lost_reviews or summary is None
-        else RatingSummary(average=summary["average"], count=summary["count"]),
-        top_review=None if lost_reviews or top is None or not top["items"] else _review(top["items"][0]),
+        rating=None if top is None else RatingSummary(average=top["average"], count=top["total"]),
+        top_review=None if top is None or not top["items"] else _review(top["items"][0]),
         degraded=view.degraded,
     )
 

@@ -76,15 +76,11 @@ async def get_product(
     *, catalog: Downstream, inventory: Downstream, reviews: Downstream, budget_s: float, product_id: str
 ) -> ProductPage:
     async with View(budget_s) as view:
-        # All four at once: none needs another's answer.
+        # All three at once: none needs another's answer. reviews' page of a product carries its
+        # rating summary, so one call gives both the rating and the latest reviews.
         product_call = view.start(catalog.get_json(f"/products/{path_segment(product_id)}"))
         stock_call = view.start(
             inventory.get_json("/stock", params={"skus": product_id}, fallback=view.fallback("inventory"))
-        )
-        rating_call = view.start(
-            reviews.get_json(
-                "/summaries", params={"product_ids": product_id}, fallback=view.fallback("reviews")
-            )
         )
         latest_call = view.start(
             reviews.get_json(
@@ -95,9 +91,8 @@ async def get_product(
         )
         product: Json = await view.required("catalog", product_call)
         stock = await view.optional("inventory", stock_call)
-        rating = await view.optional("reviews", rating_call)
         latest = await view.optional("reviews", latest_call)
-    card = _card(product, _by(stock, "sku"), _by(rating, "product_id"))
+    card = _card(product, _by(stock, "sku"), _summary(product_id, latest))
     reviews_shown = None
     if latest is not None and "reviews" not in view.degraded:
         reviews_shown = [ReviewPublic.model_validate(item) for item in latest["items"]]
@@ -123,6 +118,13 @@ def _by(batch: Json | None, key: str) -> dict[str, Json] | None:
     if batch is None:
         return None
     return {item[key]: item for item in batch["items"]}
+
+
+def _summary(product_id: str, page: Json | None) -> dict[str, Json] | None:
+    """A product's rating summary from reviews' page of it, shaped as ``/summaries`` answers."""
+    if page is None:
+        return None
+    return {product_id: {"average": page["average"], "count": page["total"]}}
 
 
 def _card(product: Json, levels: dict[str, Json] | None, summaries: dict[str, Json] | None) -> ProductCard:

@@ -30,17 +30,19 @@ _ORDER = {"newest": "created_at DESC, id DESC", "top": "rating DESC, created_at 
 
 def page_for_product(
     conn: Connection, product_id: str, *, offset: int, limit: int, sort: str = "newest"
-) -> tuple[list[dict[str, Any]], int]:
-    total = conn.execute(
-        text("SELECT COUNT(*) FROM reviews WHERE product_id = :product_id"), {"product_id": product_id}
-    ).scalar_one()
+) -> tuple[list[dict[str, Any]], int, float | None]:
+    """A page of the product's reviews, with how many it has and their mean rating (None: none)."""
+    total, average = conn.execute(
+        text("SELECT COUNT(*), AVG(rating) FROM reviews WHERE product_id = :product_id"),
+        {"product_id": product_id},
+    ).one()
     rows = conn.execute(
         text(
             f"SELECT * FROM reviews WHERE product_id = :product_id ORDER BY {_ORDER[sort]} LIMIT :limit OFFSET :offset"
         ),
         {"product_id": product_id, "limit": limit, "offset": offset},
     ).mappings()
-    return [dict(row) for row in rows], int(total)
+    return [dict(row) for row in rows], int(total), None if average is None else float(average)
 
 
 _SUMMARIES = text(

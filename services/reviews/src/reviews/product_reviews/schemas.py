@@ -20,10 +20,16 @@ class ReviewPublic(BaseModel):
 
 
 class ReviewPage(BaseModel):
+    """A page of one product's reviews, with the product's rating summary (``total`` is its count),
+    so a product page needs one call for both."""
+
     items: list[ReviewPublic] = Field(description="in the order asked (`sort`)")
     page: int
     size: int
-    total: int
+    total: int = Field(description="the product's reviews in all")
+    average: float | None = Field(
+        description="mean rating of all the product's reviews, rounded to 2 places; null without reviews"
+    )
 
 
 class ReviewCreate(BaseModel):

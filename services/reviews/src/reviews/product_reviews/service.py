@@ -19,12 +19,18 @@ __all__ = ["create_review", "list_reviews", "summarise"]
 async def list_reviews(
     *, db: Database, product_id: str, page: int, size: int, sort: str = "newest"
 ) -> ReviewPage:
-    rows, total = await db.read(
+    rows, total, average = await db.read(
         lambda conn: repository.page_for_product(
             conn, product_id, offset=(page - 1) * size, limit=size, sort=sort
         )
     )
-    return ReviewPage(items=[ReviewPublic(**row) for row in rows], page=page, size=size, total=total)
+    return ReviewPage(
+        items=[ReviewPublic(**row) for row in rows],
+        page=page,
+        size=size,
+        total=total,
+        average=_rounded(average),
+    )
 
 
 async def summarise(*, db: Database, product_ids: list[str]) -> SummaryBatch:
@@ -33,11 +39,7 @@ async def summarise(*, db: Database, product_ids: list[str]) -> SummaryBatch:
     items = []
     for product_id in unique:
         average, count = found.get(product_id, (None, 0))
-        items.append(
-            RatingSummary(
-                product_id=product_id, average=None if average is None else round(average, 2), count=count
-            )
-        )
+        items.append(RatingSummary(product_id=product_id, average=_rounded(average), count=count))
     return SummaryBatch(items=items)
 
 
@@ -47,3 +49,7 @@ async def create_review(*, db: Database, product_id: str, author: str, review: R
     if row is None:
         raise AlreadyReviewed("You have already reviewed this product.")
     return ReviewPublic(**row)
+
+
+def _rounded(average: float | None) -> float | None:
+    return None if average is None else round(average, 2)
