@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import statistics
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ import httpx
 from fastapi import FastAPI
 
 from msa_testing.apps import dead_url
+from msa_testing.servers import flaky_server
 
 PROBLEM = "application/problem+json"
 Runner = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -116,6 +118,7 @@ async def test_product_screen_has_rating_summary_and_a_top_review(
     assert body["degraded"] == []
     assert body["in_stock"] is True
     assert body["rating"]["count"] == len(every)
+    assert body["rating"]["average"] == round(statistics.mean(review["rating"] for review in every), 2)
     assert body["top_review"]["rating"] == max(review["rating"] for review in every)
     assert body["top_review"]["title"] in {r["title"] for r in every}
     assert unreviewed.json()["top_review"] is None
@@ -139,6 +142,18 @@ async def test_reviews_or_inventory_down_degrade_the_screen(
     assert no_stock.status_code == 200
     assert no_stock.json()["degraded"] == ["inventory"]
     assert no_stock.json()["in_stock"] is None
+
+
+async def test_a_reviews_without_the_summary_on_its_pages_leaves_the_rating_unknown(
+    gateway: Callable[..., FastAPI], run: Runner
+) -> None:
+    # a rolling upgrade: a reviews from before the summary on its pages answers without "average"
+    with flaky_server() as older:
+        older.body = {"items": [], "page": 1, "size": 1, "total": 3}
+        async with run(gateway(reviews_url=older.url)) as mobile:
+            response = await mobile.get("/m/products/p-1001")
+    assert response.status_code == 200, response.text
+    assert (response.json()["rating"], response.json()["top_review"]) == (None, None)
 
 
 async def test_catalog_down_is_503(gateway: Callable[..., FastAPI], run: Runner) -> None:

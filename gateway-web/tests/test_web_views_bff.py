@@ -171,6 +171,18 @@ async def test_a_hanging_part_is_dropped_when_the_budget_runs_out(
             assert metrics.snapshot()["counts"]["timeout"] == 1
 
 
+async def test_a_reviews_without_the_summary_on_its_pages_leaves_the_rating_unknown(
+    gateway: Callable[..., FastAPI], run: Runner
+) -> None:
+    # a rolling upgrade: a reviews from before the summary on its pages answers without "average"
+    with flaky_server() as older:
+        older.body = {"items": [], "page": 1, "size": 5, "total": 3}
+        async with run(gateway(reviews_url=older.url)) as web:
+            response = await web.get("/api/products/p-1001")
+    assert response.status_code == 200, response.text
+    assert (response.json()["rating"], response.json()["latest_reviews"]) == (None, [])
+
+
 @pytest.mark.parametrize("mode", ["fail", "hang"])
 async def test_open_breaker_answers_without_calling_reviews(
     gateway: Callable[..., FastAPI], run: Runner, mode: str

@@ -58,8 +58,9 @@ def test_retries_lift_success_and_the_budget_caps_the_extra_load(
     assert with_["whole"] > 0.90 * with_["pages"]
     unbounded, budget = found["failing_100pct_no_budget"], found["failing_100pct_budget"]
     assert unbounded["calls_per_page"] >= 2.5, "without a budget, the page's call makes three attempts"
-    # 20% of the calls plus 1 a second over the 10 s window: 1.25 calls per page for 200 pages
-    assert 1.0 < budget["calls_per_page"] <= 1.4, "the budget: ~20% more than the one call a page makes"
+    # 20% of the calls plus 1 a second over the 10 s window: 1.2 + max(10, T)/200 calls per page for
+    # 200 pages taking T s (the 1/s floor alone gives at most 1.05); 1.5 holds while T < 60 s
+    assert 1.15 < budget["calls_per_page"] <= 1.5, "the budget: ~20% more than the one call a page makes"
 
 
 def test_a_callee_past_the_callers_deadline_drops_the_work(stack: ComposeStack, figures: Figures) -> None:

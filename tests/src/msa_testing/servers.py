@@ -38,6 +38,7 @@ class FlakyServer:
         self.last_headers: dict[str, str] = {}
         self.next_statuses: list[int] = []  # answered one per request, in order, before ``mode``
         self.delay_s = 0.0  # before every answer
+        self.body: dict[str, object] | None = None  # what "ok" answers (else its path)
         self.in_flight = self.most_in_flight = 0
 
     @property
@@ -63,7 +64,7 @@ class FlakyServer:
             return JSONResponse({"error": "injected"}, status_code=500)
         if self.mode == "hang":
             await asyncio.sleep(30)
-        return JSONResponse({"ok": True, "path": request.url.path})
+        return JSONResponse(self.body if self.body is not None else {"ok": True, "path": request.url.path})
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["GET", "POST"])])

@@ -92,8 +92,8 @@ async def get_product(
         product: Json = await view.required("catalog", product_call)
         level = (_by(await view.optional("inventory", stock_call), "sku") or {}).get(product_id)
         top: Json | None = await view.optional("reviews", top_call)
-    if "reviews" in view.degraded:
-        top = None
+    # no "average": a reviews older than the summary on its pages (a rolling upgrade): rating unknown
+    summary = top if top is not None and "average" in top else None
     return ProductDetail(
         id=product["id"],
         name=product["name"],
@@ -104,7 +104,7 @@ async def get_product(
         image_url=product.get("image_url", ""),
         in_stock=level["in_stock"] if level else None,
         available=level["available"] if level else None,
-        rating=None if top is None else RatingSummary(average=top["average"], count=top["total"]),
+        rating=None if summary is None else RatingSummary(average=summary["average"], count=summary["total"]),
         top_review=None if top is None or not top["items"] else _review(top["items"][0]),
         degraded=view.degraded,
     )

@@ -94,7 +94,7 @@ async def get_product(
         latest = await view.optional("reviews", latest_call)
     card = _card(product, _by(stock, "sku"), _summary(product_id, latest))
     reviews_shown = None
-    if latest is not None and "reviews" not in view.degraded:
+    if latest is not None:
         reviews_shown = [ReviewPublic.model_validate(item) for item in latest["items"]]
     return ProductPage(**card.model_dump(), latest_reviews=reviews_shown, degraded=view.degraded)
 
@@ -121,8 +121,10 @@ def _by(batch: Json | None, key: str) -> dict[str, Json] | None:
 
 
 def _summary(product_id: str, page: Json | None) -> dict[str, Json] | None:
-    """A product's rating summary from reviews' page of it, shaped as ``/summaries`` answers."""
-    if page is None:
+    """A product's rating summary from reviews' page of it, shaped as ``/summaries`` answers; None
+    (unknown) when the page was lost, or comes from a reviews older than the summary on its pages
+    (a rolling upgrade: the rating is shown again once reviews is upgraded)."""
+    if page is None or "average" not in page:
         return None
     return {product_id: {"average": page["average"], "count": page["total"]}}
 

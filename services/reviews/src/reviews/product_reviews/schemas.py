@@ -20,8 +20,7 @@ class ReviewPublic(BaseModel):
 
 
 class ReviewPage(BaseModel):
-    """A page of one product's reviews, with the product's rating summary (``total`` is its count),
-    so a product page needs one call for both."""
+    """With the product's rating summary (``total``, ``average``): a product page makes one call."""
 
     items: list[ReviewPublic] = Field(description="in the order asked (`sort`)")
     page: int
