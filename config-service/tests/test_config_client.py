@@ -24,6 +24,7 @@ from chassis.config_client import (
 )
 from chassis.refresh import Refresher, changed_keys
 from msa_cli.devstack import free_port
+from msa_testing.polling import wait_until_async
 
 
 class DemoSettings(ServiceSettings):
@@ -181,11 +182,7 @@ async def test_a_refresh_swaps_version_and_settings_together(
     monkeypatch.setattr(config, "save_cache", slow_save)
     refresh = asyncio.create_task(Refresher(config, live).refresh("test"))
     try:
-        for _ in range(500):
-            if saving.is_set():
-                break
-            await asyncio.sleep(0.01)
-        assert saving.is_set(), "the refresh saves its cache"
+        await wait_until_async("the refresh to save its cache", saving.is_set, timeout_s=5, every_s=0.01)
         # what /ops/config shows while the cache file is written: the new version and its settings
         assert (config.snapshot.version, live.current.flag) == ("v2", True)
     finally:
